@@ -1,0 +1,61 @@
+"""Privacy defaults: third-party telemetry off, and the egress policy for LLM endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from urllib.parse import urlparse
+
+from core.errors import EgressRefused
+
+# Every library in the stack phones home unless told not to (stack-notes §4). These are
+# forced, not defaulted: zero unexpected egress is a product promise, so a stray shell
+# variable must not turn telemetry back on.
+TELEMETRY_ENV: dict[str, str] = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "DEEPEVAL_TELEMETRY_OPT_OUT": "1",
+    "DEEPEVAL_DISABLE_DOTENV": "1",
+    "DEEPEVAL_UPDATE_WARNING_OPT_IN": "0",
+    "ANONYMIZED_TELEMETRY": "False",
+    "LANGSMITH_TRACING": "false",
+    "LANGCHAIN_TRACING_V2": "false",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def disable_telemetry() -> None:
+    """Switch off the telemetry of every dependency; call before importing them."""
+    os.environ.update(TELEMETRY_ENV)
+
+
+def is_local_host(host: str) -> bool:
+    """True when `host` is this machine or an address on the owner's private network."""
+    if not host:
+        return False
+    if host in {"localhost", "localhost.localdomain"} or host.endswith(".local"):
+        return True
+    try:
+        addr = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        try:
+            addr = ipaddress.ip_address(socket.gethostbyname(host))
+        except OSError:
+            return False
+    return addr.is_loopback or addr.is_private or addr.is_link_local
+
+
+def check_endpoint(url: str, *, local_only: bool) -> None:
+    """Refuse `url` when `local_only` is set and it points outside the owner's machines."""
+    if not local_only:
+        return
+    host = urlparse(url).hostname or ""
+    if not is_local_host(host):
+        raise EgressRefused(
+            f"local_only is set, so idiolect will not send data to {url!r}; "
+            "point it at an endpoint on this machine or your own network, or unset local_only"
+        )

@@ -1,0 +1,81 @@
+"""All SQL lives in this package. `Store(engine)` hands out one sub-store per domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db import make_engine, migrate
+
+if TYPE_CHECKING:
+    from core.store.arena import ArenaStore
+    from core.store.conversations import ConversationStore
+    from core.store.evals import EvalStore
+    from core.store.examples import ExampleStore
+    from core.store.kv import KVStore
+    from core.store.registry import RegistryStore
+
+
+class Store:
+    """The one door to the database. Takes an engine; never builds one from settings itself."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open (and migrate) the database at `url`."""
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back whole on any error."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    @cached_property
+    def conversations(self) -> ConversationStore:
+        from core.store.conversations import ConversationStore
+
+        return ConversationStore(self)
+
+    @cached_property
+    def kv(self) -> KVStore:
+        from core.store.kv import KVStore
+
+        return KVStore(self)
+
+    @cached_property
+    def examples(self) -> ExampleStore:
+        from core.store.examples import ExampleStore
+
+        return ExampleStore(self)
+
+    @cached_property
+    def registry(self) -> RegistryStore:
+        from core.store.registry import RegistryStore
+
+        return RegistryStore(self)
+
+    @cached_property
+    def arena(self) -> ArenaStore:
+        from core.store.arena import ArenaStore
+
+        return ArenaStore(self)
+
+    @cached_property
+    def evals(self) -> EvalStore:
+        from core.store.evals import EvalStore
+
+        return EvalStore(self)
+
+    def close(self) -> None:
+        self.engine.dispose()

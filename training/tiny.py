@@ -1,0 +1,107 @@
+"""Build a tiny random-weight Llama-style model and a BPE tokenizer trained on local text.
+
+No weights can be downloaded on the machines this project is tested on, so every training,
+serving and generation path is exercised on this model: real code on real tensors, just small.
+
+    python -m training.tiny OUT_DIR [--corpus FILE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+
+# ChatML with `{% generation %}` markers so TRL's assistant_only_loss masks exactly the
+# assistant span; <|im_end|> sits inside the span so the model learns to stop.
+CHATML_TEMPLATE = (
+    "{%- for message in messages %}{%- if message['role'] == 'assistant' %}"
+    "{{- '<|im_start|>assistant\\n' }}{% generation %}{{- message['content'] + '<|im_end|>' }}"
+    "{% endgeneration %}{{- '\\n' }}"
+    "{%- else %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+FALLBACK_CORPUS = [
+    "Think of a busbar like a river: everything downstream drinks from it.",
+    "Measure twice, pull wire once. That's the whole job, honestly.",
+    "You don't size the breaker for the average load, you size it for the worst Tuesday.",
+    "I'd rather run it on my own box than rent somebody else's opinion by the hour.",
+]
+
+
+def build_tiny_model(
+    out_dir: str | Path,
+    corpus: Iterable[str] = (),
+    *,
+    vocab_size: int = 1024,
+    hidden_size: int = 64,
+    layers: int = 2,
+    seed: int = 0,
+) -> Path:
+    """Write tokenizer + random-weight LlamaForCausalLM to `out_dir`; returns the path."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = [t for t in corpus if t and t.strip()] or FALLBACK_CORPUS
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(texts, trainer)
+    hf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        pad_token="<|pad|>",
+        model_max_length=1024,
+    )
+    hf_tok.chat_template = CHATML_TEMPLATE
+    hf_tok.save_pretrained(out)
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(hf_tok), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=1024, bos_token_id=hf_tok.bos_token_id,
+        eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(cfg)
+    model.generation_config = GenerationConfig(
+        bos_token_id=hf_tok.bos_token_id, eos_token_id=hf_tok.eos_token_id,
+        pad_token_id=hf_tok.pad_token_id,
+    )
+    model.save_pretrained(out)
+    (out / "idiolect-tiny.json").write_text(json.dumps({"corpus_size": len(texts), "seed": seed}))
+    return out
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out_dir")
+    p.add_argument("--corpus", nargs="*", default=[], help="text files, one document per line")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    texts: list[str] = []
+    for f in args.corpus:
+        texts.extend(Path(f).read_text(encoding="utf-8").splitlines())
+    print(build_tiny_model(args.out_dir, texts))
+
+
+if __name__ == "__main__":
+    main()

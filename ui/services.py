@@ -1,0 +1,62 @@
+"""The one place real clients are built. Everything else receives them."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from core.config import Settings
+from core.store import Store
+
+if TYPE_CHECKING:
+    from core.embed import Embedder
+    from core.vectors import VectorIndex
+
+
+class Services:
+    """Lazily built clients for one settings object.
+
+    Heavy clients (the embedder loads torch; Chroma opens files) are built on first use so
+    `idiolect status` stays fast. Tests pass ready-made fakes for anything out of reach.
+    """
+
+    def __init__(self, settings: Settings, **overrides: Any) -> None:
+        self.settings = settings
+        settings.ensure_dirs()
+        for name, value in overrides.items():
+            if value is not None:
+                self.__dict__[name] = value  # pre-fills the cached_property of that name
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.open(self.settings.db_url)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from core.embed import Embedder
+
+        return Embedder.load(self.settings.embedding_model)
+
+    @cached_property
+    def index(self) -> VectorIndex:
+        from core.vectors import VectorIndex
+
+        return VectorIndex.open(self.settings, self.embedder)
+
+    @cached_property
+    def llm(self) -> Any:
+        """The drafting chat model (a LangChain chat model), or None when none is configured."""
+        from core.llm import make_chat_model
+
+        return make_chat_model(self.settings, role="draft")
+
+    @cached_property
+    def judge(self) -> Any:
+        """The judging chat model, or None when none is configured."""
+        from core.llm import make_chat_model
+
+        return make_chat_model(self.settings, role="judge")
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
