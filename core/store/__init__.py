@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from core.store.examples import ExampleStore
     from core.store.kv import KVStore
     from core.store.registry import RegistryStore
+    from core.store.snapshots import SnapshotStore
 
 
 class Store:
@@ -77,5 +78,12 @@ class Store:
 
         return EvalStore(self)
 
+    @cached_property
+    def snapshots(self) -> SnapshotStore:
+        from core.store.snapshots import SnapshotStore
+
+        return SnapshotStore(self)
+
     def close(self) -> None:
         self.engine.dispose()
+

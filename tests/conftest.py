@@ -1,0 +1,135 @@
+"""Shared fixtures: an isolated data home per test, a network guard, the embedder, a tiny model."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import core  # noqa: F401  (switches telemetry off before anything else loads)
+from core.config import Settings
+from core.privacy import TELEMETRY_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+EXPORTS = SHARED / "fixtures" / "exports"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own IDIOLECT_HOME, so no test ever touches real data."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("IDIOLECT_HOME", str(home))
+    for k, v in TELEMETRY_ENV.items():
+        monkeypatch.setenv(k, v)
+    return home
+
+
+@pytest.fixture
+def settings(_isolated_home: Path) -> Settings:
+    s = Settings(home=_isolated_home)
+    s.ensure_dirs()
+    return s
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[object]:
+    from core.store import Store
+
+    st = Store.open(settings.db_url)
+    yield st
+    st.close()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> object:
+    """The real bundled embedder, loaded once per session (about 6 s of imports)."""
+    from core.config import BUNDLED_EMBEDDER
+    from core.embed import Embedder
+
+    return Embedder.load(BUNDLED_EMBEDDER)
+
+
+@pytest.fixture
+def services(settings: Settings, embedder: object) -> Iterator[object]:
+    from ui.services import Services
+
+    sv = Services(settings, embedder=embedder)
+    yield sv
+    sv.close()
+
+
+def _local(host: str) -> bool:
+    if host in ("localhost", "", None):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
+
+
+class NetworkAttempts(list):
+    """Non-loopback connection attempts seen while the guard was on."""
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkAttempts]:
+    """Fail on any non-loopback connection attempt (and DNS look-up of a remote name)."""
+    attempts = NetworkAttempts()
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def _check(addr: object) -> None:
+        if isinstance(addr, tuple) and addr and isinstance(addr[0], str) and not _local(addr[0]):
+            attempts.append(addr)
+            raise OSError(f"network guard: outbound connection to {addr!r} refused in tests")
+
+    def connect(self: socket.socket, addr: object) -> object:
+        _check(addr)
+        return real_connect(self, addr)
+
+    def connect_ex(self: socket.socket, addr: object) -> object:
+        _check(addr)
+        return real_connect_ex(self, addr)
+
+    def getaddrinfo(host: object, *a: object, **kw: object) -> object:
+        if isinstance(host, bytes):
+            host = host.decode()
+        if isinstance(host, str) and not _local(host) and host not in ("localhost",):
+            attempts.append((host, "dns"))
+            raise OSError(f"network guard: DNS look-up of {host!r} refused in tests")
+        return real_getaddrinfo(host, *a, **kw)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield attempts
+    assert not attempts, f"outbound network attempts: {attempts}"
+
+
+def fixture_texts() -> list[str]:
+    """Every message text of the shared fixtures (for training the tiny tokenizer)."""
+    out: list[str] = []
+    for conv in json.loads((EXPORTS / "claude" / "conversations.json").read_text("utf-8")):
+        for m in conv.get("chat_messages", []):
+            out.extend(b.get("text", "") for b in m.get("content") or [] if b.get("type") == "text")
+    for conv in json.loads((EXPORTS / "chatgpt" / "conversations.json").read_text("utf-8")):
+        for node in (conv.get("mapping") or {}).values():
+            msg = node.get("message") or {}
+            parts = (msg.get("content") or {}).get("parts") or []
+            out.extend(p for p in parts if isinstance(p, str))
+    return [t for t in out if t.strip()]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama + BPE tokenizer trained on the fixture texts, built once."""
+    from training.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama", fixture_texts())
