@@ -25,6 +25,8 @@ TELEMETRY_ENV: dict[str, str] = {
     "LANGSMITH_TRACING": "false",
     "LANGCHAIN_TRACING_V2": "false",
     "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
 }
 
 
@@ -59,3 +61,9 @@ def check_endpoint(url: str, *, local_only: bool) -> None:
             f"local_only is set, so idiolect will not send data to {url!r}; "
             "point it at an endpoint on this machine or your own network, or unset local_only"
         )
+
+
+def private_upload_dir(path: os.PathLike[str] | str) -> None:
+    """Point Gradio's upload cache inside the owner-only data dir (uploads hold unscrubbed text)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = os.fspath(path)

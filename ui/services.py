@@ -9,6 +9,8 @@ from core.config import Settings
 from core.store import Store
 
 if TYPE_CHECKING:
+    from agent.index import MessageIndex
+    from agent.scrub import Scrubber
     from core.embed import Embedder
     from core.vectors import VectorIndex
 
@@ -42,6 +44,18 @@ class Services:
         from core.vectors import VectorIndex
 
         return VectorIndex.open(self.settings, self.embedder)
+
+    @cached_property
+    def scrubber(self) -> Scrubber:
+        from agent.scrub import Scrubber
+
+        return Scrubber(allow=self.settings.scrub_allow, deny=self.settings.scrub_deny)
+
+    @cached_property
+    def message_index(self) -> MessageIndex:
+        from agent.index import MessageIndex
+
+        return MessageIndex(self.store, self.index, self.embedder, chunk_chars=self.settings.chunk_chars)
 
     @cached_property
     def llm(self) -> Any:

@@ -1,0 +1,1 @@
+"""Import, scrubbing, indexing, the voice profile and the drafting agent."""

@@ -1,0 +1,67 @@
+"""The Gradio app: `build_app(services)` assembles one tab module per feature."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+import gradio as gr
+
+from core.errors import ConfigError
+from core.privacy import is_local_host, private_upload_dir
+from ui.services import Services
+
+# (label, module); each module exposes build(services). Order is the order on screen.
+TABS: list[tuple[str, str]] = [
+    ("Import", "ui.tabs.importer"),
+    ("Search", "ui.tabs.search"),
+]
+
+CSS = """
+.idiolect-header {padding: 4px 0 0 0}
+.draft-card {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px}
+"""
+
+
+def status_markdown(services: Services) -> str:
+    t = services.store.conversations.totals()
+    ex = services.store.examples.counts().get("status", {})
+    return (f"**idiolect** · {t['conversations']} conversations · {t['person_messages']} of your messages · "
+            f"{t['chunks_indexed']} indexed · {sum(t['redactions'].values())} redactions · "
+            f"{ex.get('approved', 0)} approved / {ex.get('pending', 0)} pending examples · home `{services.settings.home}`")
+
+
+def build_app(services: Services) -> gr.Blocks:
+    """The whole app for one set of services (tests build it with fakes)."""
+    with gr.Blocks(title="idiolect", analytics_enabled=False) as demo:
+        header = gr.Markdown(status_markdown(services), elem_classes="idiolect-header")
+        for label, module in TABS:
+            with gr.Tab(label, id=label.lower()):
+                import_module(module).build(services)
+        demo.load(lambda: status_markdown(services), outputs=header)
+    return demo
+
+
+def launch(demo: gr.Blocks, services: Services, *, host: str = "127.0.0.1", port: int = 7860,
+           open_browser: bool = False, block: bool = True, auth: Any = None) -> gr.Blocks:
+    """Serve on `host:port`. A non-loopback address needs rater accounts: the data is private."""
+    if auth is None:
+        auth = _rater_auth(services)
+    if not is_local_host(host) or host in ("0.0.0.0", "::"):
+        if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+            raise ConfigError(
+                f"refusing to serve on {host}: the app shows private data, so binding beyond this machine "
+                "needs rater accounts (idiolect raters add NAME)")
+    private_upload_dir(services.settings.home / "uploads")
+    demo.queue(default_concurrency_limit=8)
+    demo.launch(server_name=host, server_port=port, auth=auth or None, inbrowser=open_browser,
+                prevent_thread_lock=not block, quiet=not block, show_error=True, css=CSS)
+    return demo
+
+
+def _rater_auth(services: Services) -> Any:
+    try:
+        auth_mod = import_module("ui.auth")
+    except ModuleNotFoundError:
+        return None
+    return auth_mod.gradio_auth(services)

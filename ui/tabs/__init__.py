@@ -1,0 +1,1 @@
+"""One module per app tab, each with `build(services)`."""

@@ -1,0 +1,72 @@
+"""Import tab: upload an export, watch it import, see what was found and what was scrubbed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from core.errors import IdiolectError
+from ui.services import Services
+
+SUMMARY_KEYS = [
+    ("conversations", "Conversations"), ("person_messages", "Your messages (shown branch)"),
+    ("assistant_messages", "Assistant messages (shown branch)"),
+    ("abandoned_person_messages", "Your messages on abandoned branches"),
+    ("chunks_indexed", "Chunks indexed"), ("seconds", "Seconds"),
+]
+
+
+def summary_markdown(s: dict[str, Any]) -> str:
+    lines = ["| | |", "|---|---|"] + [f"| {label} | {s.get(k, 0)} |" for k, label in SUMMARY_KEYS]
+    red = s.get("redactions") or {}
+    lines.append(f"| Redactions | {', '.join(f'{k}: {v}' for k, v in sorted(red.items())) or 'none'} |")
+    if s.get("skipped"):
+        lines.append(f"| Skipped | {', '.join(f'{k}: {v}' for k, v in s['skipped'].items())} |")
+    if s.get("warnings"):
+        lines.append("\n**Warnings**\n" + "\n".join(f"- {w}" for w in s["warnings"][:20]))
+    return "\n".join(lines)
+
+
+def redaction_log(services: Services) -> pd.DataFrame:
+    rows = services.store.conversations.redactions(limit=1000)
+    return pd.DataFrame(rows, columns=["kind", "conversation", "message_id", "field", "start", "length"])
+
+
+def import_files(services: Services, files: list[Any] | None, progress: gr.Progress | None = None) -> dict[str, Any]:
+    """Import uploaded files; the uploads are deleted afterwards (they hold unscrubbed text)."""
+    from ui.commands.data import run_import
+
+    paths = [str(getattr(f, "name", f)) for f in files or []]
+    if not paths:
+        raise gr.Error("Choose a ChatGPT or Claude export (.zip) first.")
+    try:
+        if progress is not None:
+            progress(0, desc="Importing…")
+        s = run_import(services, paths, show_progress=False)
+    except IdiolectError as e:
+        raise gr.Error(str(e)) from e
+    finally:
+        for p in paths:
+            Path(p).unlink(missing_ok=True)
+    return {"summary": summary_markdown(s), "log": redaction_log(services)}
+
+
+def build(services: Services) -> None:
+    gr.Markdown("Upload a **ChatGPT** or **Claude** export (the .zip from *Settings → Export data*), "
+                "a `conversations.json`, or `.jsonl` / `.md` transcripts. Secrets and personal data are "
+                "replaced by placeholders before anything is stored.")
+    files = gr.File(label="Export files", file_count="multiple",
+                    file_types=[".zip", ".json", ".jsonl", ".md", ".html"], elem_id="import-files")
+    go = gr.Button("Import", variant="primary", elem_id="import-go")
+    summary = gr.Markdown(elem_id="import-summary")
+    gr.Markdown("### Redaction log\nKind and place of every redaction. The values themselves are never stored.")
+    log = gr.Dataframe(value=lambda: redaction_log(services), interactive=False, elem_id="redaction-log")
+
+    def on_import(fs: list[Any] | None, progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:
+        r = import_files(services, fs, progress)
+        return {summary: r["summary"], log: r["log"]}
+
+    go.click(on_import, inputs=files, outputs=[summary, log])
