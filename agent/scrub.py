@@ -65,7 +65,8 @@ def _phone(s: str) -> bool:
 def _env_value(s: str) -> bool:
     low = s.lower()
     return not s.startswith("[") and not s.startswith("$") and low not in {
-        "true", "false", "none", "null", "yes", "no", "changeme", "xxx", "xxxx", "<redacted>",
+        "true", "false", "none", "null", "yes", "no", "changeme", "xxx", "xxxx", "<redacted>", "bearer", "basic",
+        "token", "required", "optional",
     }
 
 
@@ -106,7 +107,8 @@ PII_PATTERNS: list[Pattern] = [
         _phone,
     ),
     Pattern("ip_address", P(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"), 0, _ipv4),
-    Pattern("ip_address", P(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}:?[0-9A-Fa-f]{0,4}(?![\w:])"), 0, _ipv6),
+    Pattern("ip_address", P(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])"), 0,
+            lambda v: len(v) >= 6 and _ipv6(v)),
 ]
 
 PLACEHOLDER = {

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
 
     vllm_url: str | None = Field(None, description="Running vLLM (or other OpenAI-compatible) server.")
     max_gpu_jobs: int = 1
+    allow_open_bind: bool = Field(
+        False, description="Serve beyond loopback without rater accounts (containers that publish on 127.0.0.1)."
+    )
 
     @field_validator("home", mode="before")
     @classmethod

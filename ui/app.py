@@ -7,8 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from core.errors import ConfigError
-from core.privacy import is_local_host, private_upload_dir
+from core.privacy import private_upload_dir
 from ui.services import Services
 
 # (label, module); each module exposes build(services). Order is the order on screen.
@@ -45,23 +44,14 @@ def build_app(services: Services) -> gr.Blocks:
 def launch(demo: gr.Blocks, services: Services, *, host: str = "127.0.0.1", port: int = 7860,
            open_browser: bool = False, block: bool = True, auth: Any = None) -> gr.Blocks:
     """Serve on `host:port`. A non-loopback address needs rater accounts: the data is private."""
+    from ui.auth import auth_from_home, check_bind
+
     if auth is None:
-        auth = _rater_auth(services)
-    if not is_local_host(host) or host in ("0.0.0.0", "::"):
-        if host not in ("127.0.0.1", "localhost", "::1") and not auth:
-            raise ConfigError(
-                f"refusing to serve on {host}: the app shows private data, so binding beyond this machine "
-                "needs rater accounts (idiolect raters add NAME)")
+        auth = auth_from_home(services.settings.home)
+    if not services.settings.allow_open_bind:
+        check_bind(host, auth)
     private_upload_dir(services.settings.home / "uploads")
     demo.queue(default_concurrency_limit=8)
     demo.launch(server_name=host, server_port=port, auth=auth or None, inbrowser=open_browser,
                 prevent_thread_lock=not block, quiet=not block, show_error=True, css=CSS)
     return demo
-
-
-def _rater_auth(services: Services) -> Any:
-    try:
-        auth_mod = import_module("ui.auth")
-    except ModuleNotFoundError:
-        return None
-    return auth_mod.gradio_auth(services)

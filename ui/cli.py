@@ -21,7 +21,9 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except IdiolectError as e:
-            raise click.ClickException(str(e)) from e
+            # One plain line on stderr (no Rich panel: it wraps long paths across lines).
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(1)
 
 
 app = typer.Typer(
