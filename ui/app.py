@@ -14,6 +14,12 @@ from ui.services import Services
 TABS: list[tuple[str, str]] = [
     ("Import", "ui.tabs.importer"),
     ("Search", "ui.tabs.search"),
+    ("Chat", "ui.tabs.chat"),
+    ("Dataset", "ui.tabs.dataset"),
+    ("Training", "ui.tabs.training"),
+    ("Arena", "ui.tabs.arena"),
+    ("Leaderboard", "ui.tabs.leaderboard"),
+    ("Eval", "ui.tabs.eval"),
 ]
 
 CSS = """
@@ -35,8 +41,14 @@ def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="idiolect", analytics_enabled=False) as demo:
         header = gr.Markdown(status_markdown(services), elem_classes="idiolect-header")
         for label, module in TABS:
+            try:
+                mod = import_module(module)
+            except ModuleNotFoundError as e:
+                if e.name != module:  # a real missing dependency must fail loudly
+                    raise
+                continue  # that feature is not in this build
             with gr.Tab(label, id=label.lower()):
-                import_module(module).build(services)
+                mod.build(services)
         demo.load(lambda: status_markdown(services), outputs=header)
     return demo
 

@@ -35,7 +35,14 @@ app = typer.Typer(
 )
 
 # Each module defines `register(app)`; the order is the order of `idiolect --help`.
-COMMAND_MODULES = ["ui.commands.data"]
+COMMAND_MODULES = [
+    "ui.commands.data",
+    "ui.commands.agent",
+    "ui.commands.dataset",
+    "ui.commands.training",
+    "ui.commands.arena",
+    "ui.commands.eval",
+]
 
 
 def services(ctx: click.Context) -> Any:
@@ -55,7 +62,13 @@ def emit_json(data: Any) -> None:
 
 
 for _name in COMMAND_MODULES:
-    import_module(_name).register(app)
+    try:
+        _mod = import_module(_name)
+    except ModuleNotFoundError as _e:
+        if _e.name != _name:  # a real missing dependency must fail loudly
+            raise
+        continue  # that feature is not in this build
+    _mod.register(app)
 
 
 def main() -> None:

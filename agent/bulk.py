@@ -1,0 +1,347 @@
+"""Bulk generation: the draft and score steps without the review pause, concurrent and resumable.
+
+A run is a fixed list of slots (domain by the requested mix, a deterministic key each).
+Every finished slot is stored at once under its key, so a crash loses at most the slots in
+flight and a restart does only the slots whose key is missing: exactly N, never a duplicate.
+`--batch` sends the same requests through Anthropic Message Batches; the batch ids live in
+the run record so a restart polls the batch it already paid for instead of submitting again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agent.context import Context
+from agent.nodes import draft_examples, new_draft, score_drafts, to_example
+from agent.state import DraftBatch, RubricBatch
+from core.errors import ConfigError, LLMError
+from core.llm import Usage, tool_args
+from core.schemas import ExampleOrigin, ExampleStatus, Scores
+
+if TYPE_CHECKING:
+    from core.llm_anthropic import AnthropicBatches
+
+SOURCES_PER_SLOT = 3
+SOURCE_CHARS = 600
+# progress(done, total, usage, failures)
+Progress = Callable[[int, int, dict[str, Any], int], None]
+
+
+@dataclass
+class BulkSpec:
+    """What to generate. Identical specs share a run id, which is what makes restarts resume."""
+
+    n: int
+    mix: dict[str, float]
+    batch: bool = False
+    generation: int = 0  # bumped by `--new` to start another run with the same mix
+
+    def run_id(self) -> str:
+        """A stable id for this spec."""
+        raw = json.dumps({"n": self.n, "mix": self.mix, "batch": self.batch, "g": self.generation}, sort_keys=True)
+        return "bulk-" + hashlib.sha256(raw.encode()).hexdigest()[:10]
+
+
+@dataclass
+class BulkReport:
+    """The outcome of one `run_bulk` call."""
+
+    run_id: str
+    total: int
+    done: int
+    created: int
+    failed: int
+    status: str
+    usage: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for `--json`."""
+        return asdict(self)
+
+
+def parse_mix(text: str | None, domains: dict[str, float] | list[str]) -> dict[str, float]:
+    """'architecture=30,coding=10' -> weights; unknown domains and bad numbers are named."""
+    known = list(domains)
+    if not text:
+        if isinstance(domains, dict):
+            return {d: float(w) for d, w in domains.items() if w > 0}
+        return {d: 1.0 for d in known}
+    mix: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, weight = part.partition("=")
+        name = name.strip()
+        if name not in known:
+            raise ConfigError(f"--mix: unknown domain {name!r}; the taxonomy is {', '.join(known)}")
+        try:
+            w = float(weight) if sep else 1.0
+        except ValueError:
+            raise ConfigError(f"--mix: {part!r} needs a number after '=' (e.g. {name}=30)") from None
+        if w < 0:
+            raise ConfigError(f"--mix: weight of {name} must not be negative")
+        mix[name] = w
+    if not any(mix.values()):
+        raise ConfigError("--mix: at least one domain needs a positive weight")
+    return mix
+
+
+def allocate(n: int, mix: dict[str, float]) -> list[str]:
+    """The domain of each of n slots: largest remainder, interleaved so any prefix is balanced."""
+    total = sum(mix.values())
+    quotas = {d: n * w / total for d, w in mix.items()}
+    counts = {d: int(q) for d, q in quotas.items()}
+    for d in sorted(quotas, key=lambda d: (-(quotas[d] - counts[d]), d))[: n - sum(counts.values())]:
+        counts[d] += 1
+    # Interleave by "how far behind its share" each domain is, deterministically.
+    out: list[str] = []
+    given = dict.fromkeys(counts, 0)
+    for i in range(n):
+        d = max((d for d in counts if given[d] < counts[d]), key=lambda d: (counts[d] * (i + 1) / n - given[d], -list(counts).index(d)))
+        given[d] += 1
+        out.append(d)
+    return out
+
+
+def slot_key(run_id: str, i: int) -> str:
+    """The idempotency key of slot i."""
+    return f"{run_id}:{i:06d}"
+
+
+class SourcePicker:
+    """Deterministic, varied grounding for each slot: a seed message of the owner, plus neighbours."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        msgs = ctx.store.conversations.messages(role="person")
+        self.seeds = [m for m in msgs if len(m.own_text.split()) >= 8 and m.pasted_share < 0.5]
+
+    def pick(self, key: str, domain: str) -> list[dict[str, Any]]:
+        if not self.seeds:
+            return []
+        h = int(hashlib.sha256(key.encode()).hexdigest(), 16)
+        seed = self.seeds[h % len(self.seeds)]
+        hits: list[dict[str, Any]] = []
+        if self.ctx.index is not None:
+            found = self.ctx.index.search(f"{domain}: {seed.own_text[:300]}", SOURCES_PER_SLOT, diverse=True)
+            hits = [x.model_dump(mode="json") for x in found]
+        if not any(x["message_id"] == seed.id for x in hits):
+            hits = [{"message_id": seed.id, "conversation_id": seed.conversation_id, "conversation_title": "",
+                     "text": seed.own_text, "context": ""}, *hits][:SOURCES_PER_SLOT]
+        return [{**x, "text": x["text"][:SOURCE_CHARS], "context": (x.get("context") or "")[:200]} for x in hits]
+
+
+# Slots of one domain would otherwise share one prompt; a per-slot shape keeps the set varied.
+PROMPT_SHAPES = ["a short, casual question", "a request for a decision between two options",
+                 "a request to review or critique something", "a detailed question with context",
+                 "a 'why do you…' question about a habit or opinion", "a request to explain something to a newcomer",
+                 "a troubleshooting question", "a skeptical challenge to one of their views"]
+
+
+def _request(domain: str, key: str) -> dict[str, Any]:
+    shape = PROMPT_SHAPES[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(PROMPT_SHAPES)]
+    return {"topic": f"something the owner would plausibly be asked about {domain}, grounded in the sources",
+            "count": 1, "domain": domain, "constraints": [f"the prompt is {shape}", f"slot {key}"], "query": ""}
+
+
+def _conversation(hits: list[dict[str, Any]], source_ids: list[str]) -> str | None:
+    conv = {h["message_id"]: h["conversation_id"] for h in hits}
+    return next((conv[s] for s in source_ids if s in conv), None)
+
+
+def _open_run(ctx: Context, spec: BulkSpec, run_id: str) -> tuple[list[str], set[str]]:
+    store = ctx.store.examples
+    if store.bulk_run(run_id) is None:
+        store.put_bulk_run(run_id, spec=asdict(spec), status="running", counts={"done": 0, "failed": 0})
+    else:
+        store.put_bulk_run(run_id, status="running")
+    return allocate(spec.n, spec.mix), store.keys_for_run(run_id)
+
+
+def _close_run(ctx: Context, report: BulkReport, extra: dict[str, Any] | None = None) -> BulkReport:
+    report.status = "done" if report.done >= report.total else "incomplete"
+    prev = (ctx.store.examples.bulk_run(report.run_id) or {}).get("counts") or {}
+    ctx.store.examples.put_bulk_run(report.run_id, status=report.status, counts={
+        **prev, "done": report.done, "failed": report.failed, "usage": report.usage, **(extra or {})})
+    return report
+
+
+async def run_bulk(ctx: Context, spec: BulkSpec, *, concurrency: int = 8, progress: Progress | None = None,
+                   run_id: str | None = None) -> BulkReport:
+    """Generate the run's missing slots concurrently; each lands as a pending example at once."""
+    run_id = run_id or spec.run_id()
+    started = time.perf_counter()
+    domains, have = _open_run(ctx, spec, run_id)
+    todo = [i for i in range(spec.n) if slot_key(run_id, i) not in have]
+    report = BulkReport(run_id, spec.n, len(have), 0, 0, "running")
+    usage = Usage()
+    picker = SourcePicker(ctx)
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(i: int) -> None:
+        key = slot_key(run_id, i)
+        async with gate:
+            # A real index embeds the query on the CPU; keep the loop free for the other slots.
+            hits = (await asyncio.to_thread(picker.pick, key, domains[i]) if ctx.index is not None
+                    else picker.pick(key, domains[i]))
+            try:
+                drafts, u1, err = await draft_examples(ctx, _request(domains[i], key), hits, 1)
+                usage.merge(u1)
+                if err is None:
+                    drafts, u2, _ = await score_drafts(ctx, drafts)
+                    usage.merge(u2)
+            except LLMError as e:  # the SDK already retried; leave the slot for the next run
+                drafts, err = [], str(e)
+            if err is not None or not drafts:
+                report.failed += 1
+                if len(report.errors) < 5:
+                    report.errors.append(f"slot {i}: {err}")
+            else:
+                ex = to_example(drafts[0], status=ExampleStatus.pending, origin=ExampleOrigin.bulk, run_id=run_id,
+                                key=key, conversation_id=_conversation(hits, drafts[0]["source_ids"]))
+                _, created = ctx.store.examples.add_keyed(ex)
+                report.done += 1
+                report.created += created
+            if progress:
+                progress(report.done, report.total, usage.as_dict(), report.failed)
+
+    await asyncio.gather(*(one(i) for i in todo))
+    report.usage = usage.as_dict()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return _close_run(ctx, report)
+
+
+# --------------------------------------------------------------------------- Message Batches
+
+
+async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches, *, poll_seconds: float = 30.0,
+                         max_polls: int | None = None, progress: Progress | None = None,
+                         run_id: str | None = None) -> BulkReport:
+    """The same slots through Message Batches (half price). Survives restarts: the open batch's
+    id is in the run record, so calling this again polls that batch rather than resubmitting.
+    Returns with status "waiting" when `max_polls` ran out before the batch ended."""
+    from core.llm_anthropic import AnthropicChat
+
+    if not isinstance(ctx.llm, AnthropicChat):
+        raise ConfigError("--batch needs the Anthropic provider (Message Batches); set llm_provider=anthropic")
+    run_id = run_id or spec.run_id()
+    started = time.perf_counter()
+    domains, have = _open_run(ctx, spec, run_id)
+    record = ctx.store.examples.bulk_run(run_id) or {}
+    state: dict[str, Any] = dict((record.get("counts") or {}).get("batch") or {})
+    usage = Usage()
+    report = BulkReport(run_id, spec.n, len(have), 0, 0, "running")
+    picker = SourcePicker(ctx)
+    llm = ctx.llm
+
+    def persist() -> None:
+        prev = (ctx.store.examples.bulk_run(run_id) or {}).get("counts") or {}
+        ctx.store.examples.put_bulk_run(run_id, counts={**prev, "batch": state})
+
+    async def wait(batch_id: str) -> bool:
+        polls = 0
+        while True:
+            st = await asyncio.to_thread(batches.status, batch_id)
+            if st["status"] == "ended":
+                return True
+            polls += 1
+            if max_polls is not None and polls >= max_polls:
+                return False
+            await asyncio.sleep(poll_seconds)
+
+    # Phase 1: drafts.
+    if not state.get("draft_id"):
+        todo = [i for i in range(spec.n) if slot_key(run_id, i) not in have]
+        if todo:
+            from langchain_core.messages import HumanMessage, SystemMessage
+
+            from agent import prompts
+
+            kwargs = llm.bind_tools([DraftBatch], tool_choice="DraftBatch").kwargs  # type: ignore[attr-defined]
+            system = SystemMessage(prompts.draft_system(ctx.card(), ctx.domains, ctx.person_name))
+            reqs, slot_hits = {}, {}
+            for i in todo:
+                hits = picker.pick(slot_key(run_id, i), domains[i])
+                slot_hits[str(i)] = hits
+                msgs = [system, HumanMessage(prompts.draft_request(_request(domains[i], slot_key(run_id, i)), hits, 1))]
+                reqs[f"s{i}"] = llm.request_params(msgs, **kwargs)  # type: ignore[attr-defined]
+            state = {"draft_id": await asyncio.to_thread(batches.submit, reqs), "hits": slot_hits}
+            persist()
+    if state.get("draft_id"):
+        if not await wait(state["draft_id"]):
+            report.status = "waiting"
+            return report
+        results = await asyncio.to_thread(batches.results, state["draft_id"])
+        for cid, msg in results.items():
+            i = int(cid[1:])
+            hits = state["hits"].get(str(i), [])
+            args = tool_args(msg, "DraftBatch") if not isinstance(msg, str) else None
+            if not isinstance(msg, str):
+                usage.add_message(msg, llm.model, batch=True)  # type: ignore[attr-defined]
+            try:
+                item = DraftBatch.model_validate(args).examples[0].model_dump() if args is not None else None
+            except ValueError:
+                item = None
+            if item is None:
+                report.failed += 1
+                continue
+            d = new_draft(item, 1, ctx, hits, domains[i])
+            ex = to_example(d, status=ExampleStatus.pending, origin=ExampleOrigin.bulk, run_id=run_id,
+                            key=slot_key(run_id, i), conversation_id=_conversation(hits, d["source_ids"]))
+            _, created = ctx.store.examples.add_keyed(ex)
+            report.created += created
+        state = {"score_id": None}
+        persist()
+    # Phase 2: scores for this run's unscored examples.
+    unscored = [e for e in ctx.store.examples.list(run_id=run_id)
+                if e.scores.overall is None and not e.scores.checks.get("judge_failed")]
+    if unscored and not state.get("score_id"):
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        from agent import prompts
+
+        judge = ctx.judge if isinstance(ctx.judge, AnthropicChat) else llm
+        kwargs = judge.bind_tools([RubricBatch], tool_choice="RubricBatch").kwargs  # type: ignore[attr-defined]
+        system = SystemMessage(prompts.judge_system(ctx.card(), ctx.domains, ctx.person_name))
+        reqs = {f"e{n}": judge.request_params(  # type: ignore[attr-defined]
+            [system, HumanMessage(prompts.judge_request([{**e.model_dump(), "number": 1}]))], **kwargs)
+            for n, e in enumerate(unscored)}
+        state = {"score_id": await asyncio.to_thread(batches.submit, reqs), "ids": [e.id for e in unscored]}
+        persist()
+    if state.get("score_id"):
+        if not await wait(state["score_id"]):
+            report.status = "waiting"
+            return report
+        results = await asyncio.to_thread(batches.results, state["score_id"])
+        from agent.checks import check_draft
+
+        for cid, msg in results.items():
+            ex = ctx.store.examples.get(state["ids"][int(cid[1:])])
+            checks = check_draft(ex.model_dump())
+            try:
+                s = RubricBatch.model_validate(tool_args(msg, "RubricBatch")).scores[0] if not isinstance(msg, str) else None
+            except ValueError:
+                s = None
+            if not isinstance(msg, str):
+                usage.add_message(msg, llm.model, batch=True)  # type: ignore[attr-defined]
+            if s is None:
+                scores = Scores(checks={**checks, "judge_failed": True})
+            else:
+                dims = [s.voice, s.reasoning_style, s.technical_accuracy, s.analogy_use]
+                scores = Scores(voice=s.voice, reasoning_style=s.reasoning_style, technical_accuracy=s.technical_accuracy,
+                                analogy_use=s.analogy_use, overall=round(sum(dims) / 4, 2), checks=checks)
+            ctx.store.examples.update(ex.id, editor="judge", scores=scores)
+        state = {}
+        persist()
+    report.done = len(ctx.store.examples.keys_for_run(run_id))
+    report.usage = usage.as_dict()
+    report.seconds = round(time.perf_counter() - started, 3)
+    if progress:
+        progress(report.done, report.total, report.usage, report.failed)
+    return _close_run(ctx, report, {"batch": state})

@@ -1,0 +1,1 @@
+"""Evaluation: arena statistics and pairing, voice-fidelity metrics, judges, reports."""

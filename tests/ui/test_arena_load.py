@@ -1,0 +1,47 @@
+"""Load: 20 raters voting at once through the Gradio API lose no vote (loopback only, bounded)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytest.importorskip("gradio_client")
+
+from gradio_client import Client  # noqa: E402
+
+from eval.arena import Arena, OpenAIStreams  # noqa: E402
+from tests.fakes.arena_app import MODEL_NAMES, arena_app, register_models  # noqa: E402
+from tests.fakes.openai_chat import fake_openai  # noqa: E402
+from ui.services import Services  # noqa: E402
+
+
+@pytest.mark.slow  # 1,000 Gradio API calls: about 40-80 s on a shared 2-core box
+def test_concurrent_raters_lose_no_vote(settings, store, no_network) -> None:
+    """Load: 20 raters x 25 battles each, voting through the API at the same time."""
+    raters, per_rater = 20, 25
+    # One-word answers: the load under test is the vote path, not token streaming.
+    with fake_openai({n: f"Answer{k}." for k, n in enumerate(MODEL_NAMES)}) as srv:
+        register_models(store, srv.url)
+        services = Services(settings, store=store, arena=Arena(store, OpenAIStreams(), champion=lambda: "voice-v1"))
+        with arena_app(services) as demo:
+
+            def play(r: int) -> int:
+                client = Client(demo.local_url, verbose=False)
+                cast = 0
+                for k in range(per_rater):
+                    client.predict("Type my own", f"rater {r} prompt {k}", f"rater{r}", api_name="/new_battle")
+                    client.predict("", f"rater{r}", api_name=("/vote_left", "/vote_right", "/vote_tie")[k % 3])
+                    cast += 1
+                client.close()
+                return cast
+
+            with ThreadPoolExecutor(raters) as pool:
+                cast = sum(pool.map(play, range(raters)))
+    votes = store.arena.votes()
+    assert cast == len(votes) == raters * per_rater
+    assert len({v.battle_id for v in votes}) == raters * per_rater
+    per = {f"rater{r}": 0 for r in range(raters)}
+    for v in votes:
+        per[v.rater] += 1
+    assert set(per.values()) == {per_rater}

@@ -1,0 +1,162 @@
+"""Dataset tab handlers and `idiolect dataset …` commands, on a real store, scrubber and embedder."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import gradio as gr
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from core.schemas import Example, ExampleStatus, PreferencePair, Scores
+from ui.tabs import dataset as tab
+
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+TOPICS = [("architecture", "event buses"), ("reasoning", "sunk costs"), ("electrical", "breakers"),
+          ("coding", "retries"), ("philosophy", "free will"), ("architecture", "queues"),
+          ("reasoning", "base rates"), ("architecture", "caches"), ("reasoning", "priors"),
+          ("philosophy", "identity")]
+
+
+def seed(store, n: int = 10) -> list[Example]:
+    out = []
+    for i in range(n):
+        domain, topic = TOPICS[i % len(TOPICS)]
+        out.append(store.examples.add(Example(
+            prompt=f"What's your honest take on {topic}? (#{i})",
+            reasoning=f"He'd reach for a shop-floor comparison on {topic}, then the numbers; case {i}.",
+            response=(f"{topic.capitalize()} are like a breaker panel: " if i % 2 == 0 else f"On {topic}: ")
+            + " ".join(f"v{i}q{j}" for j in range(14)) + ".",
+            domain=domain, conversation_id=f"conv-{i // 2}", scores=Scores(overall=6 + i % 4),
+            status=ExampleStatus.approved if i < n - 2 else ExampleStatus.pending,
+            created_at=T0 + timedelta(days=i), source_message_ids=["msg-missing"], model="claude-x",
+        )))
+    return out
+
+
+def test_search_open_edit_approve_reject(services) -> None:
+    store = services.store
+    exs = seed(store)
+    got = tab.search_examples(store, "pending", "any", "")
+    assert len(got["table"]) == 2 and set(got["shown_ids"]) == {exs[8].id, exs[9].id}
+    assert "approved: 8" in got["counts"]
+    found = tab.search_examples(store, "any", "electrical", "breakers")
+    assert found["shown_ids"] == [exs[2].id]
+
+    picked = tab.row_id(got["table"], [0, 3])
+    opened = tab.open_example(store, picked)
+    assert opened["current"] == picked and opened["provenance"]["model"] == "claude-x"
+    assert opened["provenance"]["source_messages"] == [{"id": "msg-missing", "missing": True}]
+
+    after = tab.save_edits(store, picked, "New prompt?", "New reasoning here, long enough.", "New response text.",
+                           "coding")
+    assert after["prompt"] == "New prompt?" and after["domain"] == "coding"
+    assert after["provenance"]["edits"][-1]["changes"]["prompt"]["after"] == "New prompt?"
+    assert "approved" in tab.set_status(store, picked, "approved")["status"]
+    assert "rejected" in tab.set_status(store, picked, "rejected")["status"]
+    with pytest.raises(gr.Error, match="empty"):
+        tab.save_edits(store, picked, " ", "r", "a", "coding")
+    with pytest.raises(gr.Error, match="Open an example"):
+        tab.set_status(store, None, "approved")
+    with pytest.raises(gr.Error):
+        tab.open_example(store, "nope")
+
+
+def test_bulk_actions(services) -> None:
+    store = services.store
+    exs = seed(store)
+    shown = tab.search_examples(store, "approved", "reasoning", "")["shown_ids"]
+    res = tab.bulk_status(store, "", shown, "rejected")
+    assert res["bulk_result"] == f"Rejected {len(shown)} example(s)."
+    assert all(store.examples.get(i).status == ExampleStatus.rejected for i in shown)
+    tab.bulk_status(store, f"{exs[8].id}, {exs[9].id}", shown, "approved")
+    assert store.examples.get(exs[9].id).status == ExampleStatus.approved
+    with pytest.raises(gr.Error, match="No such example"):
+        tab.bulk_status(store, "missing-id", [], "approved")
+    with pytest.raises(gr.Error, match="Nothing selected"):
+        tab.bulk_status(store, "", [], "approved")
+
+
+def test_report_card_plots_and_snapshot(services) -> None:
+    from matplotlib.figure import Figure
+
+    seed(services.store)
+    r = tab.refresh_report(services, semantic=True)
+    assert "| examples | 8 | >= 2000 | FAIL |" in r["card"]
+    assert "| with reasoning | 100.0% | >= 100% | PASS |" in r["card"]
+    assert "QC kept 8 of 8" in r["qc"]
+    assert all(isinstance(r[k], Figure) for k in ("domains", "scores", "growth"))
+    snap = tab.take_snapshot(services, 0, 0.25, "first", semantic=False)["snapshot_result"]
+    assert "New snapshot **v1**" in snap
+    again = tab.take_snapshot(services, 0, 0.25, "first", semantic=False)["snapshot_result"]
+    assert "Data unchanged" in again and "v1" in again
+
+
+def test_build_renders(services) -> None:
+    with gr.Blocks() as demo, gr.Tab(tab.LABEL):
+        tab.build(services)
+    assert demo is not None
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def cli():
+    from ui.cli import _Group
+    from ui.commands.dataset import register
+
+    app = typer.Typer(cls=_Group)
+    register(app)
+
+    @app.callback()
+    def _root() -> None:  # keeps `dataset` a subcommand even with one group registered
+        pass
+
+    return app
+
+
+def test_cli_report_snapshot_export_list(cli, services, tmp_path: Path) -> None:
+    seed(services.store)
+    services.store.examples.add_pair(PreferencePair(prompt="Own or rent?", chosen="Own, like a truck.",
+                                                    rejected="It depends."))
+    run = CliRunner().invoke
+    r = run(cli, ["dataset", "report", "--json", "--no-semantic", "--plots", str(tmp_path / "plots")],
+            obj=services)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["report"]["n_examples"] == 8 and data["report"]["passed"] is False
+    assert sorted(Path(p).name for p in data["plots"]) == ["domains.png", "growth.png", "scores.png"]
+    assert (tmp_path / "plots" / "scores.png").read_bytes()[:4] == b"\x89PNG"
+
+    r = run(cli, ["dataset", "snapshot", "--seed", "3", "--validation", "0.25", "--json", "--no-semantic"],
+            obj=services)
+    assert r.exit_code == 0, r.output
+    snap = json.loads(r.stdout)
+    assert snap["created"] and snap["version"] == 1 and snap["n_preferences"] == 1
+
+    out = tmp_path / "exp"
+    r = run(cli, ["dataset", "export", "--format", "messages", "--target-model", "ServiceNow-AI/Apriel-1.5-15b-Thinker",
+                  "--out", str(out), "--json"], obj=services)
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["family"] == "apriel-1.5" and summary["id"] == snap["id"]
+    first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
+    assert first["messages"][-1]["content"].startswith("Here are my reasoning steps:\n")
+
+    r = run(cli, ["dataset", "list", "--json"], obj=services)
+    assert [s["version"] for s in json.loads(r.stdout)] == [1]
+
+    r = run(cli, ["dataset", "export", "--target-model", "gpt-2", "--out", str(tmp_path / "x")], obj=services)
+    assert r.exit_code != 0 and "known families" in r.output
+    r = run(cli, ["dataset", "export", "--format", "messages", "--out", str(tmp_path / "y"),
+                  "--push-to-hub", "me/ds"], obj=services)
+    assert r.exit_code != 0 and "--format hf" in r.output
+
+
+def test_cli_export_without_snapshot_is_one_clear_line(cli, services) -> None:
+    r = CliRunner().invoke(cli, ["dataset", "export"], obj=services)
+    assert r.exit_code != 0 and "no snapshots yet" in r.output and "Traceback" not in r.output

@@ -1,0 +1,232 @@
+"""Retrain from the arena: votes -> pairs -> SFT (snapshot + gold) -> DPO -> voice-vN+1, hot-loaded, scheduled.
+
+Torch-free: training runs as `python -m training.sft` / `training.dpo` subprocesses through
+`training.jobs.JobRunner`; this module prepares the data, chains the jobs, registers the
+adapter and loads it into the running server.
+
+The stages:
+1. Convert votes to preference pairs and gold examples (training/preferences.py).
+2. Write a retrain folder: train.jsonl = the newest snapshot's training examples plus every
+   approved gold example, validation.jsonl = the snapshot's, preferences.jsonl = the arena's
+   pairs plus the snapshot's own (all rendered for the model family).
+3. SFT a fresh adapter on it, then DPO on the pairs starting from that SFT adapter, which
+   is also DPO's frozen reference (the standard recipe: the reference is the policy the
+   preferences are measured against). With no pairs the DPO stage is skipped.
+4. Register the result under the next versioned name (`voice-vN+1`) with its lineage
+   (parent = the champion it must beat), hot-load it into the server that serves the base,
+   and record it as the scheduled challenger. The arena's pairing then sends half of all
+   battles to champion-vs-newest, so it meets the champion next. The champion itself
+   changes only when the sequential test or the intervals say so (eval/sequential.py,
+   applied by the UI), never because a run finished.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import ConfigError, JobError
+from core.schemas import ExampleOrigin, ExampleStatus, Job, JobStatus, ModelKind, ModelRecord, utcnow
+from training.export import preference_row, sft_row
+from training.preferences import ScrubFn, arena_pairs, convert_votes
+from training.reasoning import family_for
+from training.recipe import resolve_config
+from training.registry import champion, next_adapter_name, register_adapter
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.store import Store
+    from training.jobs import JobRunner
+
+STATE_KEY = "retrain_state"  # {"pairs_seen": N, "last_run": iso, "adapter": name, "challenger": name}
+POLICY_KEY = "retrain_policy"  # {"every": N} or {"every": None}
+
+
+@dataclass(kw_only=True)
+class RetrainConfig:
+    """One retrain run. Everything but `preset` has a sensible default from the store."""
+
+    preset: str = "tiny-cpu"
+    base_model: str | None = None  # default: the champion's base model (or the only base model)
+    snapshot: str | None = None  # snapshot folder; default: the newest snapshot
+    prefix: str = "voice"
+    server_url: str | None = None  # server to hot-load into; default: the base model's endpoint
+    min_pairs: int = 1
+    overrides: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields for both stages
+    sft_overrides: dict[str, Any] = field(default_factory=dict)
+    dpo_overrides: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+
+
+@dataclass
+class RetrainResult:
+    name: str
+    parent: str | None
+    base_model: str
+    data_dir: str
+    jobs: list[str]
+    pairs: int
+    gold: int
+    train_rows: int
+    endpoint: str | None
+    conversion: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def retrain_state(store: Store) -> dict[str, Any]:
+    """Bookkeeping of the last retrain (pairs seen then, adapter made, scheduled challenger)."""
+    return store.kv.get(STATE_KEY) or {"pairs_seen": 0}
+
+
+def set_policy(store: Store, every: int | None) -> None:
+    """Retrain automatically after `every` new arena pairs (None switches it off)."""
+    if every is not None and every < 1:
+        raise ConfigError(f"retrain policy: every must be >= 1 new pairs, got {every}")
+    store.kv.put(POLICY_KEY, {"every": every})
+
+
+def policy(store: Store) -> int | None:
+    return (store.kv.get(POLICY_KEY) or {}).get("every")
+
+
+def new_pairs(store: Store) -> int:
+    """Arena pairs stored since the last retrain."""
+    return max(0, len(arena_pairs(store)) - int(retrain_state(store).get("pairs_seen", 0)))
+
+
+def due(store: Store, scrub: ScrubFn) -> bool:
+    """Convert new votes, then say whether the policy's threshold of new pairs is reached."""
+    every = policy(store)
+    if not every:
+        return False
+    convert_votes(store, scrub)
+    return new_pairs(store) >= every
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _latest_snapshot_dir(store: Store) -> Path | None:
+    snap = store.snapshots.latest()
+    return Path(snap.path) if snap is not None else None
+
+
+def build_retrain_data(store: Store, out_dir: Path, *, snapshot_dir: Path | None, family: str) -> dict[str, Any]:
+    """Write train/validation/preferences JSONL for the retrain run; returns counts and lineage."""
+    from training.snapshots import load_snapshot
+
+    fam = family_for(family)
+    snap: dict[str, Any] = {"train": [], "validation": [], "preferences": [], "manifest": {}}
+    if snapshot_dir is not None:
+        snap = load_snapshot(snapshot_dir)
+    seen = {e.fingerprint() for e in snap["train"]}
+    gold = [g for g in store.examples.list(origin=ExampleOrigin.gold, status=ExampleStatus.approved)
+            if g.fingerprint() not in seen]
+    train = [sft_row(e, fam) for e in [*snap["train"], *gold]]
+    if not train:
+        raise ConfigError("nothing to train on: no snapshot examples and no gold answers written in the arena "
+                          "(create a snapshot with `idiolect dataset snapshot`, or write better answers while voting)")
+    pairs = arena_pairs(store)
+    ids = {p.id for p in pairs}
+    all_pairs = [*pairs, *(p for p in snap["preferences"] if p.id not in ids)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train.jsonl", train), ("validation.jsonl", [sft_row(e, fam) for e in snap["validation"]]),
+                       ("preferences.jsonl", [preference_row(p, fam) for p in all_pairs])):
+        (out_dir / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    snapshot_id = snap["manifest"].get("id")
+    manifest = {"id": snapshot_id, "kind": "retrain", "created_at": utcnow().isoformat(),
+                "snapshot_dir": str(snapshot_dir) if snapshot_dir else None, "gold": len(gold),
+                "pairs": len(all_pairs), "arena_pairs": len(pairs)}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), "utf-8")
+    return {"train": len(train), "gold": len(gold), "pairs": len(all_pairs), "arena_pair_ids": [p.id for p in pairs],
+            "snapshot_id": snapshot_id}
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _base_for(store: Store, cfg: RetrainConfig, champ: ModelRecord | None) -> ModelRecord:
+    bases = store.registry.list_models(kind=ModelKind.base)
+    want = cfg.base_model or (champ.base_model if champ else None)
+    if want:
+        for b in bases:
+            if want in (b.name, b.base_model, b.path):
+                return b
+        return ModelRecord(name=Path(want).name, kind=ModelKind.base, base_model=want)
+    if len(bases) == 1:
+        return bases[0]
+    raise ConfigError("which base model? pass --base-model (registered base models: "
+                      f"{', '.join(b.name for b in bases) or 'none'})")
+
+
+def retrain(store: Store, settings: Settings, scrub: ScrubFn, cfg: RetrainConfig | None = None, *,
+            runner: JobRunner | None = None, on_update: Callable[[Job], None] | None = None,
+            http_client: Any = None) -> RetrainResult:
+    """Run the whole retrain loop once and return what it made.
+
+    Args:
+        store: the open Store.
+        settings: paths (adapters, jobs) and job limits.
+        scrub: the scrubber's `scrub(text) -> (clean, redactions)` (the app passes agent's).
+        cfg: what to run; defaults train the tiny CPU preset.
+        runner: a JobRunner (default: a new one for this store and settings).
+        on_update: called with each job as it progresses (progress bars, the Training tab).
+        http_client: an httpx.Client for the hot-load call (tests).
+
+    Raises:
+        ConfigError: nothing to train on, too few pairs, or no base model to train.
+        JobError: a training job failed (its log tail is in the message).
+    """
+    from training.jobs import JobRunner
+    from training.serve import hot_load
+
+    cfg = cfg or RetrainConfig()
+    runner = runner or JobRunner(store, settings)
+    conversion = convert_votes(store, scrub)
+    pairs_now = len(arena_pairs(store))
+    if pairs_now < cfg.min_pairs:
+        raise ConfigError(f"only {pairs_now} arena preference pair(s); retrain needs at least {cfg.min_pairs} "
+                          "(vote on more battles, or lower --min-pairs)")
+    champ = champion(store)
+    base = _base_for(store, cfg, champ)
+    family = resolve_config(cfg.preset, {"base_model": base.base_model, **cfg.overrides}, method="sft").family
+    run_dir = settings.home / "retrain" / utcnow().strftime("%Y%m%dT%H%M%S%f")
+    snapshot_dir = Path(cfg.snapshot).expanduser() if cfg.snapshot else _latest_snapshot_dir(store)
+    data = build_retrain_data(store, run_dir / "data", snapshot_dir=snapshot_dir, family=family)
+    common = {"preset": cfg.preset, "base_model": base.path or base.base_model, "snapshot": str(run_dir / "data"),
+              **cfg.overrides}
+    steps: list[tuple[str, dict[str, Any]]] = [("sft", {**common, **cfg.sft_overrides})]
+    if data["pairs"]:
+        steps.append(("dpo", {**common, "parent_adapter": "$previous", **cfg.dpo_overrides}))
+    jobs = runner.run_chain(steps, timeout=cfg.timeout_s, on_update=on_update)
+    failed = next((j for j in jobs if j.status != JobStatus.succeeded), None)
+    if failed is not None or len(jobs) != len(steps):
+        j = failed or jobs[-1]
+        raise JobError(f"retrain {j.kind} job {j.id} {j.status.value}: {j.error or 'no output'}")
+    adapter_dir = jobs[-1].output
+    if not adapter_dir:
+        raise JobError(f"retrain job {jobs[-1].id} finished without an adapter directory")
+    name = next_adapter_name(store, cfg.prefix)
+    rec = register_adapter(store, path=adapter_dir, base_model=base.base_model, name=name,
+                           parent=champ.name if champ else None, snapshot_id=data["snapshot_id"],
+                           preference_ids=data["arena_pair_ids"], method="+".join(k for k, _ in steps),
+                           config={"retrain": {"preset": cfg.preset, "jobs": [j.id for j in jobs],
+                                               "data_dir": str(run_dir / "data"), "gold": data["gold"]}})
+    server = cfg.server_url or base.endpoint
+    endpoint = None
+    if server:
+        hot_load(store, rec.name, server, client=http_client)
+        endpoint = store.registry.require_model(rec.name).endpoint
+    store.kv.put(STATE_KEY, {"pairs_seen": pairs_now, "last_run": utcnow().isoformat(), "adapter": rec.name,
+                             "challenger": rec.name, "champion": champ.name if champ else None})
+    return RetrainResult(name=rec.name, parent=rec.parent, base_model=base.base_model, data_dir=str(run_dir / "data"),
+                         jobs=[j.id for j in jobs], pairs=data["pairs"], gold=data["gold"], train_rows=data["train"],
+                         endpoint=endpoint, conversion=conversion.as_dict())

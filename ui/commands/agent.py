@@ -1,0 +1,192 @@
+"""`idiolect chat | generate | mine | examples`: drafting with the agent, bulk runs, mining, listing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from core.errors import ConfigError, LLMError
+
+console = Console(stderr=True)
+out = Console()
+
+
+def make_context(sv: Any, *, need_llm: bool = True) -> Any:
+    """The agent's run context from the services (the one place its clients are gathered)."""
+    from agent.context import Context
+
+    llm = sv.llm
+    if llm is None and need_llm:
+        raise LLMError("no LLM is configured: set IDIOLECT_LLM_PROVIDER to anthropic (with "
+                       "IDIOLECT_ANTHROPIC_API_KEY) or openai (with IDIOLECT_LLM_BASE_URL)")
+    indexed = sv.store.conversations.totals().get("chunks_indexed", 0) > 0
+    return Context(llm=llm, judge=sv.judge, store=sv.store, index=sv.message_index if indexed else None,
+                   domains=list(sv.settings.domains), person_name=sv.settings.person_name,
+                   model_name=sv.settings.llm_model)
+
+
+def render_review(review: dict[str, Any]) -> None:
+    """Draft cards in the terminal."""
+    if review.get("notice"):
+        console.print(f"[yellow]{review['notice']}[/yellow]")
+    for d in review["drafts"]:
+        s = d.get("scores") or {}
+        checks = d.get("checks") or {}
+        score = (f"voice {s.get('voice')} · reasoning {s.get('reasoning_style')} · accuracy "
+                 f"{s.get('technical_accuracy')} · analogy {s.get('analogy_use')} · overall {s.get('overall')}")
+        flags = [f"assistant-isms: {', '.join(checks['assistant_isms'])}"] if checks.get("assistant_isms") else []
+        if not checks.get("reasoning_present", True):
+            flags.append("reasoning missing")
+        src = "\n".join(f"  [{x['id']}] {x['title']}: {x['text'][:120]!r}" for x in d.get("sources", []))
+        body = (f"[bold]Prompt[/bold] {d['prompt']}\n[bold]Reasoning[/bold] {d['reasoning']}\n"
+                f"[bold]Response[/bold] {d['response']}\n[dim]{d['domain']} · {', '.join(d['tags'])} · {score}"
+                f"{' · ' + '; '.join(flags) if flags else ''}[/dim]" + (f"\n[dim]sources:\n{src}[/dim]" if src else ""))
+        out.print(Panel(body, title=f"draft {d['number']} (v{d['version']})", expand=True))
+    console.print(f"[dim]{review['hint']}[/dim]")
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    TextColumn("{task.fields[stats]}"), console=console, transient=False)
+
+
+def register(app: typer.Typer) -> None:
+    from ui.cli import emit_json, services
+
+    @app.command()
+    def chat(ctx: typer.Context, thread: str = typer.Option(None, help="Resume this thread id."),
+             message: str = typer.Option(None, "--message", "-m", help="First message (else prompted).")) -> None:
+        """Chat with the drafting agent: ask for examples, approve, edit, reject or revise them."""
+        from agent.graph import open_graph, pending_review, send
+
+        sv = services(ctx)
+        agent_ctx = make_context(sv)
+        thread_id = thread or f"chat-{uuid.uuid4().hex[:8]}"
+        console.print(f"[dim]thread {thread_id} (resume with --thread {thread_id}); /quit to leave[/dim]")
+
+        async def loop() -> None:
+            async with open_graph(sv.settings.checkpoints_path) as graph:
+                review = await pending_review(graph, thread_id)
+                first = message
+                while True:
+                    if review:
+                        render_review(review)
+                    try:
+                        text = first or typer.prompt("review" if review else "you", prompt_suffix="> ")
+                    except (typer.Abort, EOFError):
+                        return
+                    first = None
+                    if text.strip() in ("/quit", "/exit"):
+                        return
+                    if not text.strip():
+                        continue
+                    res = await send(graph, thread_id, agent_ctx, **({"resume": text} if review else {"message": text}))
+                    review = res["review"]
+                    if res["reply"] and not review:
+                        out.print(f"[bold green]agent[/bold green] {res['reply']}")
+
+        asyncio.run(loop())
+
+    @app.command()
+    def generate(
+        ctx: typer.Context,
+        n: int = typer.Option(..., "--n", min=1, help="How many examples."),
+        mix: str = typer.Option(None, help="Domain weights, e.g. architecture=30,coding=10 (default: settings)."),
+        concurrency: int = typer.Option(None, help="Parallel LLM calls (default: llm_concurrency)."),
+        batch: bool = typer.Option(False, "--batch", help="Use Anthropic Message Batches (half price, slower)."),
+        new: bool = typer.Option(False, "--new", help="Start another run even if one with this spec finished."),
+        poll_seconds: float = typer.Option(30.0, help="Batch polling interval."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Draft and score N examples unattended; they land as pending. Re-run to resume."""
+        from agent.bulk import BulkSpec, parse_mix, run_bulk, run_bulk_batch
+
+        sv = services(ctx)
+        spec = BulkSpec(n=n, mix=parse_mix(mix, sv.settings.domains), batch=batch)
+        agent_ctx = make_context(sv)
+        runs = sv.store.examples
+        while new and runs.bulk_run(spec.run_id()) is not None:
+            spec.generation += 1
+        prior = runs.bulk_run(spec.run_id())
+        if prior and prior["status"] == "done":
+            raise ConfigError(f"run {spec.run_id()} with this spec already finished ({n} examples); "
+                              "pass --new to start another")
+        if prior:
+            console.print(f"[dim]resuming {spec.run_id()}[/dim]")
+        with _bar() as bar:
+            task = bar.add_task(f"generate {spec.run_id()}", total=n, stats="")
+
+            def progress(done: int, total: int, usage: dict[str, Any], failed: int) -> None:
+                bar.update(task, completed=done, stats=(
+                    f"in {usage.get('input_tokens', 0):,} (cached {usage.get('cache_read', 0):,}) · "
+                    f"out {usage.get('output_tokens', 0):,} · ${usage.get('cost_usd', 0):.2f} · failed {failed}"))
+
+            if batch:
+                from core.llm_anthropic import AnthropicBatches, AnthropicChat
+
+                if not isinstance(agent_ctx.llm, AnthropicChat):
+                    raise ConfigError("--batch needs the Anthropic provider (Message Batches)")
+                report = asyncio.run(run_bulk_batch(agent_ctx, spec, AnthropicBatches(agent_ctx.llm),
+                                                    poll_seconds=poll_seconds, progress=progress))
+            else:
+                report = asyncio.run(run_bulk(agent_ctx, spec, concurrency=concurrency or sv.settings.llm_concurrency,
+                                              progress=progress))
+        if as_json:
+            emit_json(report.as_dict())
+            return
+        out.print(f"{report.run_id}: {report.done}/{report.total} done ({report.created} new, {report.failed} failed) "
+                  f"in {report.seconds:.1f} s · ${report.usage.get('cost_usd', 0):.2f} · status {report.status}")
+        for e in report.errors:
+            console.print(f"[yellow]{e}[/yellow]")
+        if report.status != "done":
+            console.print("[dim]run the same command again to finish the missing slots[/dim]")
+
+    @app.command()
+    def mine(ctx: typer.Context, no_llm: bool = typer.Option(False, "--no-llm", help="Never call the LLM."),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+        """Mine authentic examples and branch preference pairs from the imports (as pending)."""
+        from agent.miner import mine as run_mine
+
+        sv = services(ctx)
+        llm = None if no_llm or sv.settings.llm_provider == "none" else sv.llm
+        report = asyncio.run(run_mine(sv.store, list(sv.settings.domains), llm=llm))
+        if as_json:
+            emit_json(report.as_dict())
+            return
+        out.print(f"mined {len(report.asked)} answers to the assistant's questions, {len(report.views)} "
+                  f"volunteered views, {len(report.pairs)} branch pairs; {report.created_examples} new examples, "
+                  f"{report.created_pairs} new pairs (pending review)")
+
+    @app.command()
+    def examples(ctx: typer.Context, status: str = typer.Option(None), domain: str = typer.Option(None),
+                 origin: str = typer.Option(None), limit: int = typer.Option(20),
+                 counts: bool = typer.Option(False, "--counts", help="Only the counts."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+        """List examples, or count them by status, domain and origin."""
+        sv = services(ctx)
+        if counts:
+            c = sv.store.examples.counts()
+            if as_json:
+                emit_json(c)
+                return
+            for group, vals in c.items():
+                out.print(f"[bold]{group}[/bold] " + ", ".join(f"{k}: {v}" for k, v in sorted(vals.items())))
+            return
+        try:
+            rows = sv.store.examples.list(status=status, domain=domain, origin=origin, limit=limit)
+        except ValueError as e:
+            raise ConfigError(f"bad filter: {e}") from None
+        if as_json:
+            emit_json([e.model_dump(mode="json") for e in rows])
+            return
+        t = Table("id", "status", "origin", "domain", "overall", "prompt")
+        for e in rows:
+            t.add_row(e.id[:8], e.status.value, e.origin.value, e.domain, str(e.scores.overall or "-"), e.prompt[:60])
+        out.print(t)

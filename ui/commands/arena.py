@@ -1,0 +1,159 @@
+"""`idiolect arena stats | promote | prefs | rater …` and `idiolect retrain`: the arena's commands."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _stats_tables(summary: dict[str, Any]) -> list[Any]:
+    t = Table(title=f"Arena: {summary['votes']} votes, champion {summary['champion'] or 'none'}")
+    for col in ("model", "rating", "95% interval", "votes"):
+        t.add_column(col)
+    for r in summary["leaderboard"]["ratings"]:
+        t.add_row(r["model"], f"{r['rating']:.0f}", f"[{r['lower']:.0f}, {r['upper']:.0f}]", str(r["votes"]))
+    lines = [f"SPRT: {s['summary']}" for s in summary["sprt"]] or ["SPRT: no champion-vs-challenger votes yet"]
+    lines.append(summary["position_bias"]["summary"])
+    return [t, "\n".join(lines)]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `arena` command group and `retrain` to the CLI."""
+    from ui.cli import emit_json, services
+
+    arena = typer.Typer(help="Blind A/B arena: statistics, promotion, preferences, rater accounts.",
+                        no_args_is_help=True)
+    raters = typer.Typer(help="Rater accounts (needed to serve the app beyond this machine).", no_args_is_help=True)
+    arena.add_typer(raters, name="rater")
+    app.add_typer(arena, name="arena")
+
+    @arena.command("stats")
+    def stats(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+              rounds: int = typer.Option(1000, help="Bootstrap rounds (resampling prompts)."),
+              p1: float = typer.Option(0.65, help="SPRT: win rate worth detecting."),
+              alpha: float = typer.Option(0.05, help="SPRT: false promotion rate."),
+              beta: float = typer.Option(0.2, help="SPRT: miss rate at p1."),
+              seed: int = typer.Option(0, help="Bootstrap seed.")) -> None:
+        """Ratings with intervals, win rates, vote counts, position bias and the sequential test."""
+        from eval.sequential import arena_summary
+        from training.registry import champion
+
+        sv = services(ctx)
+        champ = champion(sv.store)
+        summary = arena_summary(sv.store.arena.votes(), champion=champ.name if champ else None, rounds=rounds,
+                                seed=seed, p1=p1, alpha=alpha, beta=beta)
+        if json_out:
+            emit_json(summary)
+            return
+        for part in _stats_tables(summary):
+            out.print(part)
+
+    @arena.command("promote")
+    def promote(ctx: typer.Context, challenger: str = typer.Option(None, help="Default: the newest adapter."),
+                json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+                p1: float = typer.Option(0.65), alpha: float = typer.Option(0.05), beta: float = typer.Option(0.2),
+                rounds: int = typer.Option(1000)) -> None:
+        """Make the challenger champion only if the SPRT or the intervals say it is better."""
+        from ui.tabs.leaderboard import promote_if_earned
+
+        d = promote_if_earned(services(ctx).store, challenger=challenger, p1=p1, alpha=alpha, beta=beta,
+                              rounds=rounds)
+        if json_out:
+            emit_json(d)
+            return
+        out.print(("Promoted: " if d["promote"] else "Champion stays: ") + d["reason"])
+
+    @arena.command("prefs")
+    def prefs(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Turn votes into DPO pairs and written answers into gold examples (idempotent)."""
+        from training.preferences import convert_votes
+
+        sv = services(ctx)
+        rep = convert_votes(sv.store, sv.scrubber.scrub).as_dict()
+        if json_out:
+            emit_json(rep)
+            return
+        out.print(f"{rep['votes']} votes: {rep['pairs_created']} new pairs ({rep['pairs_existing']} already stored), "
+                  f"{rep['gold_created']} new gold examples; skipped {rep['skipped'] or 'none'}; "
+                  f"{rep['redactions']} redactions")
+
+    @raters.command("add")
+    def rater_add(ctx: typer.Context, name: str,
+                  password: str = typer.Option(None, help="Prompted (hidden) when omitted.")) -> None:
+        """Create or replace a rater account."""
+        from ui.auth import add_rater
+
+        pw = password or getpass.getpass(f"password for {name}: ")
+        add_rater(services(ctx).settings.home, name, pw)
+        out.print(f"rater {name} saved")
+
+    @raters.command("remove")
+    def rater_remove(ctx: typer.Context, name: str) -> None:
+        """Delete a rater account."""
+        from core.errors import NotFound
+        from ui.auth import remove_rater
+
+        if not remove_rater(services(ctx).settings.home, name):
+            raise NotFound(f"no rater named {name!r}")
+        out.print(f"rater {name} removed")
+
+    @raters.command("list")
+    def rater_list(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Rater account names (never passwords)."""
+        from ui.auth import load_raters
+
+        names = sorted(load_raters(services(ctx).settings.home))
+        if json_out:
+            emit_json({"raters": names})
+        else:
+            out.print("\n".join(names) or "no rater accounts (the app serves 127.0.0.1 only)")
+
+    @app.command("retrain")
+    def retrain_cmd(
+        ctx: typer.Context,
+        preset: str = typer.Option("tiny-cpu", help="Training preset name or YAML path."),
+        base_model: str = typer.Option(None, help="Default: the champion's base model."),
+        snapshot: str = typer.Option(None, help="Snapshot folder; default: the newest snapshot."),
+        server_url: str = typer.Option(None, help="Server to hot-load into; default: the base model's endpoint."),
+        min_pairs: int = typer.Option(1, help="Refuse to run with fewer arena preference pairs."),
+        max_steps: int = typer.Option(None, help="Override the preset's steps (both stages)."),
+        every: int = typer.Option(None, help="Instead of running: retrain automatically after N new pairs (0 = off)."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Votes -> pairs -> SFT (snapshot + gold) -> DPO -> voice-vN+1, hot-loaded and sent to the arena."""
+        from training.retrain import RetrainConfig, retrain, set_policy
+
+        sv = services(ctx)
+        if every is not None:
+            set_policy(sv.store, every or None)
+            msg = {"policy": {"every": every or None}}
+            emit_json(msg) if json_out else out.print(
+                f"retrain after every {every} new pairs" if every else "automatic retraining off")
+            return
+        cfg = RetrainConfig(preset=preset, base_model=base_model, snapshot=snapshot, server_url=server_url,
+                            min_pairs=min_pairs, overrides={"max_steps": max_steps} if max_steps else {})
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, disable=json_out, transient=True) as bar:
+            tasks: dict[str, Any] = {}
+
+            def update(job: Any) -> None:
+                if job.id not in tasks:
+                    tasks[job.id] = bar.add_task(f"{job.kind} {job.id}", total=job.total_steps or None)
+                bar.update(tasks[job.id], completed=job.step, total=job.total_steps or None)
+
+            result = retrain(sv.store, sv.settings, sv.scrubber.scrub, cfg, on_update=update)
+        if json_out:
+            emit_json(result.as_dict())
+            return
+        out.print(f"[bold]{result.name}[/] trained from {result.train_rows} examples ({result.gold} gold) and "
+                  f"{result.pairs} pairs; parent {result.parent or 'none'}; "
+                  + (f"serving at {result.endpoint}; it meets the champion in the arena next."
+                     if result.endpoint else "not loaded: no running server (start one with `idiolect serve`)."))

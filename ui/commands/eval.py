@@ -1,0 +1,116 @@
+"""`idiolect eval`: compare base, the prompting baseline and adapters on voice fidelity; write the gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.errors import ConfigError
+
+console = Console(stderr=True)
+out = Console()
+
+
+def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per evaluated system: VGC, its components and the headline guards."""
+    voice = result.get("voice") or {}
+    rows = []
+    for name, s in voice.get("systems", {}).items():
+        rows.append({"model": name, "vgc": s["vgc"],
+                     **{m.split("_")[0]: s["components"][m]["gap_closed"] for m in s["components"]},
+                     "p_person": s["attribution"]["mean_p_person"],
+                     "auc_vs_person": s["components"]["M4_c2st_auc"]["value"],
+                     "copied": s["memorisation"], "phrase_ratio": s["phrases"]["ratio"],
+                     "checks": f"{sum(bool(c['ok']) for c in s['checks'])}/{len(s['checks'])}"})
+    return rows
+
+
+def _table(result: dict[str, Any]) -> Table:
+    t = Table(title=f"Voice evaluation {result['id']} (ceiling: {result['base']})")
+    cols = ["model", "vgc", "M1", "M2", "M3", "M4", "p_person", "auc_vs_person", "copied", "phrase_ratio", "checks"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "model" else "right")
+    for r in summary_rows(result):
+        t.add_row(*("n/a" if r[c] is None else f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    return t
+
+
+def run_eval_command(sv: Any, models: list[str], *, judge: bool, show_progress: bool, **options: Any) -> dict[str, Any]:
+    """Build the clients from Services and run one evaluation with a Rich progress bar."""
+    from eval.judges import ChatModelJudge
+    from eval.runner import EvalOptions, run_eval
+
+    judge_model = None
+    if judge:
+        chat = sv.judge
+        if chat is None:
+            raise ConfigError("--judge needs a judge model: set judge_provider (anthropic or openai) and judge_model")
+        judge_model = ChatModelJudge(chat, name=sv.settings.judge_model or sv.settings.llm_model)
+    client_for = getattr(sv, "generation_client_for", None)
+    if client_for is None:
+        from core.generate import GenerationClient
+
+        client_for = GenerationClient
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=not show_progress, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        return run_eval(sv.store, sv.settings, models, client_for=client_for, judge=judge_model,
+                        opts=EvalOptions(**options), progress=progress)
+
+
+def register(app: typer.Typer) -> None:
+    from ui.cli import emit_json, services
+
+    @app.command("eval")
+    def eval_cmd(
+        ctx: typer.Context,
+        models: str = typer.Option("base", "--models", "-m", help="Comma-separated registry names; 'base' = the base model."),
+        judge: bool = typer.Option(False, "--judge", help="Also run the LLM judges (G-Eval voice + pairwise)."),
+        no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the prompting baseline."),
+        max_heldout: int = typer.Option(60, help="Held-out real contexts to answer."),
+        repeats: int = typer.Option(20, help="Split halves for the floors (small data runs more)."),
+        seed: int = typer.Option(0, help="Random seed."),
+        write_gate: str | None = typer.Option(None, "--write-gate", metavar="PATH",
+                                              help="Write a release-gate pytest file for the first adapter and stop."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Offline voice metrics (and judges) for base, the prompting baseline and adapters; Markdown + HTML report."""
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        if not names:
+            raise ConfigError("--models needs at least one model name")
+        if write_gate:
+            from eval.release_gate import write_gate as write
+
+            target = next((n for n in names if n != "base"), None)
+            if target is None:
+                raise ConfigError("--write-gate needs the adapter to gate in --models, e.g. --models base,voice-v1")
+            path = write(write_gate, model=target)
+            if as_json:
+                emit_json({"gate": str(path), "model": target})
+            else:
+                out.print(f"Wrote {path}. Run: deepeval test run {path}  (or pytest {path})")
+            return
+        sv = services(ctx)
+        result = run_eval_command(sv, names, judge=judge, show_progress=not as_json, include_baseline=not no_baseline,
+                                  max_heldout=max_heldout, repeats=repeats, seed=seed)
+        if as_json:
+            emit_json({"id": result["id"], "models": result["models"], "base": result["base"],
+                       "summary": summary_rows(result), "sanity_auc": result["voice"]["sanity_auc"],
+                       "warnings": result["voice"]["warnings"], "judges": result.get("judges"),
+                       "report": result["report"], "linked_models": result["linked_models"]})
+            return
+        out.print(_table(result))
+        out.print(f"Classifier sanity AUC (person vs base): {result['voice']['sanity_auc']:.2f}")
+        for w in result["voice"]["warnings"]:
+            console.print(f"[yellow]caveat:[/yellow] {w}")
+        out.print(f"Report: {result['report']['html']}")

@@ -1,0 +1,158 @@
+"""Arena tab: one prompt, two anonymous answers streamed side by side, a vote, then the reveal.
+
+Blindness is kept server-side: the session holds only a battle id; which model sits on which
+side is read from the store by `Arena.vote` after the vote is appended. Keys: 1/A left,
+2/B right, 3/T tie, 4/X both bad, N new battle (ignored while typing).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from core.errors import IdiolectError
+from eval.arena import Arena, OpenAIStreams
+
+LABEL = "Arena"
+SOURCES = {"Golden prompts": "golden", "Held-out prompts": "validation", "Type my own": "typed"}
+
+KEYS_JS = """
+if (!window.__idiolectArenaKeys) {
+  window.__idiolectArenaKeys = true;
+  document.addEventListener('keydown', (e) => {
+    const t = e.target;
+    if (t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT' || t.isContentEditable)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const map = {'1': 'arena-vote-left', 'a': 'arena-vote-left', '2': 'arena-vote-right',
+                 'b': 'arena-vote-right', '3': 'arena-vote-tie', 't': 'arena-vote-tie',
+                 '4': 'arena-vote-bad', 'x': 'arena-vote-bad', 'n': 'arena-new'};
+    const id = map[(e.key || '').toLowerCase()];
+    if (!id) return;
+    const el = document.getElementById(id);
+    const btn = el && (el.tagName === 'BUTTON' ? el : el.querySelector('button'));
+    if (btn && !btn.disabled) { e.preventDefault(); btn.click(); }
+  });
+}
+"""
+
+
+def make_arena(services: Any) -> Arena:
+    """The Arena over the app's services (a ready one in `services.arena` wins, e.g. in tests)."""
+    ready = getattr(services, "arena", None)
+    if ready is not None:
+        return ready
+    from training.registry import champion  # torch-free: the registry is plain store access
+
+    store = services.store
+
+    def current_champion() -> str | None:
+        rec = champion(store)
+        return rec.name if rec else None
+
+    def style_card() -> str | None:
+        return (store.kv.get("style_card") or {}).get("text")
+
+    def retrieve(query: str) -> list[str]:
+        return [h.text for h in services.message_index.search(query, k=4)]
+
+    return Arena(store, OpenAIStreams(), champion=current_champion, style_card=style_card, retrieve=retrieve)
+
+
+def _rater(name: str | None, request: gr.Request | None) -> str:
+    # With rater accounts the login decides who votes; the free-text name is for local use only.
+    user = getattr(request, "username", None) if request is not None else None
+    return user or (name or "").strip() or "owner"
+
+
+def _vote_buttons(active: bool) -> dict[str, Any]:
+    return {"interactive": active}
+
+
+def new_battle(arena: Arena, source_label: str, typed: str, rater_name: str, request: gr.Request):  # type: ignore[no-untyped-def]
+    """Start a battle and stream both answers; yields component updates (never a model name)."""
+    source = SOURCES.get(source_label, "golden")
+    off = gr.update(interactive=False)
+    try:
+        battle = arena.new_battle(rater=_rater(rater_name, request), source=source,  # type: ignore[arg-type]
+                                  prompt=typed if source == "typed" else None)
+    except IdiolectError as e:
+        raise gr.Error(str(e)) from e
+    yield {"prompt": f"**Prompt** ({source_label.lower()}):\n\n{battle.prompt}", "left": "", "right": "",
+           "reveal": "Answers are streaming. Names appear after your vote.", "battle": battle.id,
+           "shown_at": None, "buttons": off}
+    left = right = ""
+    try:
+        for left, right in arena.stream_answers(battle.id):
+            yield {"left": left, "right": right}
+    except IdiolectError as e:
+        raise gr.Error(str(e)) from e
+    yield {"left": left, "right": right, "shown_at": time.time(), "buttons": gr.update(interactive=True),
+           "reveal": "Which answer sounds more like you? Vote with the buttons or keys 1–4."}
+
+
+def cast_vote(arena: Arena, choice: str, battle_id: str | None, shown_at: float | None, written: str,
+              rater_name: str, request: gr.Request) -> dict[str, Any]:
+    """Append the vote, then reveal who was who."""
+    if not battle_id:
+        raise gr.Error("Start a battle first (button or key N).")
+    latency = int((time.time() - shown_at) * 1000) if shown_at else None
+    try:
+        reveal = arena.vote(battle_id, choice, rater=_rater(rater_name, request), written_answer=written,
+                            latency_ms=latency)
+    except IdiolectError as e:
+        raise gr.Error(str(e)) from e
+    return {"reveal": reveal.describe(), "battle": None, "shown_at": None, "written": "",
+            "buttons": gr.update(interactive=False)}
+
+
+def build(services: Any) -> None:
+    """Lay out the Arena tab (called inside `with gr.Tab(LABEL):`)."""
+    arena = make_arena(services)
+    gr.Markdown("### Blind A/B\nTwo anonymous answers to one prompt. Pick the one that sounds like you; "
+                "names are shown only after you vote. Keys: **1/A** left · **2/B** right · **3/T** tie · "
+                "**4/X** both bad · **N** new battle.")
+    gr.HTML("", js_on_load=KEYS_JS, elem_id="arena-keys")
+    battle = gr.State(None)
+    shown_at = gr.State(None)
+    with gr.Row():
+        source = gr.Radio(list(SOURCES), value="Golden prompts", label="Prompts from", scale=2)
+        typed = gr.Textbox(label="Your prompt (for “Type my own”)", lines=1, scale=3, elem_id="arena-typed")
+        rater = gr.Textbox(label="Rater", value="owner", scale=1, elem_id="arena-rater")
+        start = gr.Button("New battle (N)", variant="primary", elem_id="arena-new", scale=1)
+    prompt = gr.Markdown(elem_id="arena-prompt")
+    with gr.Row():
+        left = gr.Textbox(label="Answer A", lines=14, interactive=False, elem_id="arena-left")
+        right = gr.Textbox(label="Answer B", lines=14, interactive=False, elem_id="arena-right")
+    with gr.Row():
+        b_left = gr.Button("A is better (1)", interactive=False, elem_id="arena-vote-left")
+        b_right = gr.Button("B is better (2)", interactive=False, elem_id="arena-vote-right")
+        b_tie = gr.Button("Tie (3)", interactive=False, elem_id="arena-vote-tie")
+        b_bad = gr.Button("Both bad (4)", interactive=False, elem_id="arena-vote-bad")
+    with gr.Accordion("Write the better answer (optional, becomes a gold example)", open=False):
+        written = gr.Textbox(label="How you would have answered", lines=5, elem_id="arena-written")
+    reveal = gr.Markdown(elem_id="arena-reveal")
+    buttons = [b_left, b_right, b_tie, b_bad]
+    comp = {"prompt": prompt, "left": left, "right": right, "reveal": reveal, "battle": battle,
+            "shown_at": shown_at, "written": written}
+
+    def to_components(d: dict[str, Any]) -> dict[Any, Any]:
+        out = {comp[k]: v for k, v in d.items() if k != "buttons"}
+        if "buttons" in d:
+            out.update({b: d["buttons"] for b in buttons})
+        return out
+
+    def start_fn(source_label: str, typed_text: str, rater_name: str, request: gr.Request):  # type: ignore[no-untyped-def]
+        for d in new_battle(arena, source_label, typed_text, rater_name, request):
+            yield to_components(d)
+
+    start.click(start_fn, [source, typed, rater], [*comp.values(), *buttons], api_name="new_battle",
+                concurrency_limit=None)
+    for btn, choice in zip(buttons, ("left", "right", "tie", "both_bad"), strict=True):
+        def vote_fn(b: str | None, t: float | None, w: str, r: str, request: gr.Request,
+                    _c: str = choice) -> dict[Any, Any]:
+            return to_components(cast_vote(arena, _c, b, t, w, r, request))
+
+        btn.click(vote_fn, [battle, shown_at, written, rater], [*comp.values(), *buttons],
+                  api_name=f"vote_{choice}", concurrency_limit=None)

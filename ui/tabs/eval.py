@@ -1,0 +1,139 @@
+"""Eval tab: run a voice evaluation, read the latest report and its plots, edit the golden prompts.
+
+Handlers are module-level functions of explicit inputs returning dicts keyed by component,
+so tests call them directly. There is no per-session state: every view is re-read from the
+store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from core.errors import IdiolectError
+from core.schemas import GoldenPrompt
+
+LABEL = "Eval"
+GOLDEN_COLUMNS = ["id", "domain", "source", "prompt"]
+SUMMARY_COLUMNS = ["model", "vgc", "M1", "M2", "M3", "M4", "p_person", "auc_vs_person", "copied", "phrase_ratio", "checks"]
+
+
+def golden_table(store: Any) -> pd.DataFrame:
+    """The golden prompts as a table (seeding the defaults on first use)."""
+    from eval.golden import golden_prompts
+
+    return pd.DataFrame([{"id": p.id, "domain": p.domain, "source": p.source, "prompt": p.prompt}
+                         for p in golden_prompts(store)], columns=GOLDEN_COLUMNS)
+
+
+def add_golden(store: Any, prompt: str, domain: str) -> dict[str, Any]:
+    """Add one golden prompt; returns the refreshed table and a status line."""
+    try:
+        store.evals.add_golden(GoldenPrompt(prompt=prompt or "", domain=domain or "", source="owner"))
+    except IdiolectError as e:
+        return {"table": golden_table(store), "status": f"Not added: {e}"}
+    return {"table": golden_table(store), "status": "Added."}
+
+
+def save_golden(store: Any, table: pd.DataFrame) -> dict[str, Any]:
+    """Write edits made in the table back (text and domain of each row)."""
+    changed = 0
+    try:
+        current = {p["id"]: p for p in golden_table(store).to_dict("records")}
+        for row in table.to_dict("records"):
+            old = current.get(row.get("id"))
+            if old and (row["prompt"], row["domain"]) != (old["prompt"], old["domain"]):
+                store.evals.update_golden(row["id"], prompt=str(row["prompt"]), domain=str(row["domain"]))
+                changed += 1
+    except IdiolectError as e:
+        return {"table": golden_table(store), "status": f"Not saved: {e}"}
+    return {"table": golden_table(store), "status": f"Saved {changed} change(s)."}
+
+
+def delete_golden(store: Any, prompt_id: str) -> dict[str, Any]:
+    try:
+        store.evals.delete_golden((prompt_id or "").strip())
+    except IdiolectError as e:
+        return {"table": golden_table(store), "status": f"Not deleted: {e}"}
+    return {"table": golden_table(store), "status": "Deleted."}
+
+
+def report_view(store: Any) -> dict[str, Any]:
+    """The newest run: summary table, report HTML and plot paths (empty when none yet)."""
+    from ui.commands.eval import summary_rows
+
+    run = store.evals.latest_run()
+    if run is None:
+        return {"summary": pd.DataFrame(columns=SUMMARY_COLUMNS), "html": "<p>No evaluation yet.</p>",
+                "plots": [], "status": "No evaluation yet: choose models and press Run."}
+    result = run.metrics
+    files = result.get("report") or {}
+    html = "<p>Report file missing.</p>"
+    if files.get("html"):
+        from pathlib import Path
+
+        p = Path(files["html"])
+        if p.exists():
+            html = p.read_text("utf-8")
+    plots = [(files[k], k) for k in ("gap_closed", "bands", "features") if files.get(k)]
+    caveats = "; ".join((result.get("voice") or {}).get("warnings", [])[:2])
+    return {"summary": pd.DataFrame(summary_rows(result), columns=SUMMARY_COLUMNS), "html": html, "plots": plots,
+            "status": f"Run {run.id} ({run.created_at:%Y-%m-%d %H:%M}), ceiling {result.get('base')}. {caveats}"}
+
+
+def run_view(services: Any, models: str, judge: bool) -> dict[str, Any]:
+    """Run an evaluation from the tab, then show it (errors become one status line)."""
+    from ui.commands.eval import run_eval_command
+
+    names = [m.strip() for m in (models or "").split(",") if m.strip()]
+    if not names:
+        return {**report_view(services.store), "status": "Name at least one model, e.g. base,voice-v1."}
+    try:
+        run_eval_command(services, names, judge=judge, show_progress=False)
+    except IdiolectError as e:
+        return {**report_view(services.store), "status": f"Evaluation failed: {e}"}
+    return report_view(services.store)
+
+
+def build(services: Any) -> None:
+    """The tab's components and wiring (called inside `with gr.Tab(LABEL):`)."""
+    store = services.store
+    with gr.Row():
+        models = gr.Textbox(label="Models (comma-separated registry names)", value="base", scale=4)
+        judge = gr.Checkbox(label="LLM judges", value=False, scale=1)
+        run = gr.Button("Run evaluation", variant="primary", scale=1)
+        refresh = gr.Button("Show latest", scale=1)
+    # Callable values are re-read from the store on every page load, never at build time.
+    status = gr.Markdown(lambda: report_view(store)["status"])
+    summary = gr.Dataframe(lambda: report_view(store)["summary"], headers=SUMMARY_COLUMNS, interactive=False,
+                           label="Voice Gap Closed and components")
+    plots = gr.Gallery(lambda: report_view(store)["plots"], label="Plots", columns=3, height=320)
+    with gr.Accordion("Full report", open=False):
+        html = gr.HTML(lambda: report_view(store)["html"])
+    with gr.Accordion("Golden prompts", open=False):
+        table = gr.Dataframe(lambda: golden_table(store), headers=GOLDEN_COLUMNS, interactive=True, wrap=True)
+        with gr.Row():
+            new_prompt = gr.Textbox(label="New prompt", scale=4)
+            new_domain = gr.Dropdown(choices=list(services.settings.domains), label="Domain",
+                                     value=next(iter(services.settings.domains), "reasoning"), allow_custom_value=True)
+            add = gr.Button("Add")
+        with gr.Row():
+            save = gr.Button("Save table edits")
+            del_id = gr.Textbox(label="Delete prompt by id", scale=3)
+            delete = gr.Button("Delete")
+        gstatus = gr.Markdown()
+
+    def _report(d: dict[str, Any]) -> dict[Any, Any]:
+        return {summary: d["summary"], html: d["html"], plots: d["plots"], status: d["status"]}
+
+    def _golden(d: dict[str, Any]) -> dict[Any, Any]:
+        return {table: d["table"], gstatus: d["status"]}
+
+    outs = [summary, html, plots, status]
+    run.click(lambda m, j: _report(run_view(services, m, j)), [models, judge], outs)
+    refresh.click(lambda: _report(report_view(store)), None, outs)
+    add.click(lambda p, d: _golden(add_golden(store, p, d)), [new_prompt, new_domain], [table, gstatus])
+    save.click(lambda t: _golden(save_golden(store, t)), [table], [table, gstatus])
+    delete.click(lambda i: _golden(delete_golden(store, i)), [del_id], [table, gstatus])
