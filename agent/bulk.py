@@ -225,7 +225,8 @@ async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches
                          run_id: str | None = None) -> BulkReport:
     """The same slots through Message Batches (half price). Survives restarts: the open batch's
     id is in the run record, so calling this again polls that batch rather than resubmitting.
-    Returns with status "waiting" when `max_polls` ran out before the batch ended."""
+    Returns with status "waiting" when `max_polls` ran out before the batch ended.
+    """
     from core.llm_anthropic import AnthropicChat
 
     if not isinstance(ctx.llm, AnthropicChat):

@@ -210,7 +210,8 @@ async def review(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 async def _interpret(ctx: Context, reply: str, numbers: list[int]) -> Decision:
     """Let the LLM read a free-form reply. It sees only the owner's words and the open numbers,
-    never retrieved text or draft content, so nothing planted in a source can steer it."""
+    never retrieved text or draft content, so nothing planted in a source can steer it.
+    """
     msgs = [SystemMessage("Read the owner's reply about numbered drafts into a Decision. Approve or reject "
                           "only what the owner explicitly approves or rejects; anything they want changed "
                           "goes in `revise` with their words."),

@@ -28,11 +28,16 @@ import core
 from core.store import Store
 from agent.scrub import Scrubber
 from agent.ingest import import_exports
+def hwm():
+    # VmHWM is this process's own peak; ru_maxrss would inherit the parent's across exec.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 store = Store.open(sys.argv[2])
 t = time.perf_counter()
 s = import_exports([sys.argv[1]], store=store, scrubber=Scrubber())
 print(json.dumps({"seconds": time.perf_counter() - t, "conversations": s.conversations,
-                  "person": s.person_messages, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "person": s.person_messages, "peak_rss_mb": hwm()}))
 """
 
 
@@ -118,12 +123,18 @@ def main() -> None:
     ap.add_argument("--big", default="1GB")
     ap.add_argument("--chunks", type=int, default=100_000)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/import.md"))
+    ap.add_argument("--reuse", type=Path, help="JSON with throughput+search from an earlier run")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="idiolect-bench-"))
-    tp = throughput(tmp)
-    print("throughput", tp, flush=True)
-    sr = search(tmp, a.chunks)
-    print("search", sr, flush=True)
+    if a.reuse:
+        prev = json.loads(a.reuse.read_text())
+        tp, sr = prev["throughput"], prev["search"]
+    else:
+        tp = throughput(tmp)
+        print("throughput", tp, flush=True)
+        sr = search(tmp, a.chunks)
+        print("search", sr, flush=True)
+        (tmp / "partial.json").write_text(json.dumps({"throughput": tp, "search": sr}))
     mem = {}
     for label in ("10MB", a.big):
         d = tmp / f"mem-{label}"

@@ -13,7 +13,7 @@ import random
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,7 +30,7 @@ DOMAINS = ["architecture"] * 3 + ["philosophy"] * 2 + ["reasoning"] * 3 + ["elec
 
 def make_examples(n: int, seed: int = 0) -> list[Example]:
     rng = random.Random(seed)
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     out: list[Example] = []
     for i in range(n):
         if i and rng.random() < 0.1:  # 10% planted near/exact duplicates of an earlier example
@@ -84,7 +84,7 @@ def main() -> None:
         texts = [(e.prompt + "\n" + e.response)[: cfg.embed_chars] for e in kept]
         vecs = rng.standard_normal((len(texts), 384)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        cache.vectors = {cache.key(t): v for t, v in zip(texts, vecs)}
+        cache.vectors = {cache.key(t): v for t, v in zip(texts, vecs, strict=False)}
         cache.save()
         warm = EmbeddingCache(Path(d) / "cache.npz")
 

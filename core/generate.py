@@ -94,6 +94,7 @@ class GenerationClient:
             first byte of an answer; a stream that has started is never replayed.
         http_client: an httpx.Client to use (tests pass one with a MockTransport).
         async_http_client: an httpx.AsyncClient for `achat`/`astream`.
+
     """
 
     def __init__(self, base_url: str, *, api_key: str = "unused", timeout: float = 60,
@@ -146,6 +147,7 @@ class GenerationClient:
         Raises:
             LLMError: the endpoint failed after retries, or answered an error.
             Cancelled: `cancel` was set.
+
         """
         text, reasoning, finish = [], [], None
         usage: dict[str, Any] = {}
@@ -307,6 +309,7 @@ def baseline_messages(prompt: str, *, style_card: str, examples: list[str],
 
     Returns:
         OpenAI-style messages: one system message, then the user prompt.
+
     """
     parts = [system.strip()] if system and system.strip() else []
     parts.append("Answer as the person described below, in their voice: their words, rhythm, "

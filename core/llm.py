@@ -142,6 +142,7 @@ def make_chat_model(
         LLMError: a key is missing.
         ConfigError: the provider needs a base URL that is not set.
         EgressRefused: `local_only` is set and the endpoint is not on the owner's machines.
+
     """
     if role not in ("draft", "judge"):
         raise ValueError(f"role must be 'draft' or 'judge', not {role!r}")

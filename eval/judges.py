@@ -234,9 +234,9 @@ def judge_pairs(judge: DeepEvalBaseLLM, items: Sequence[tuple[str, str, str]], *
     card = style_card.strip() or "(no style card yet)"
     verdicts = []
     for prompt, ax, ay in items:
-        ask = lambda a, b: PAIRWISE_PROMPT.format(person=person, references=refs, style_card=card,  # noqa: E731
-                                                  prompt=prompt, a=a, b=b)
-        first = parse_choice(judge.generate(ask(ax, ay)))
-        second = parse_choice(judge.generate(ask(ay, ax)))
+        first = parse_choice(judge.generate(PAIRWISE_PROMPT.format(
+            person=person, references=refs, style_card=card, prompt=prompt, a=ax, b=ay)))
+        second = parse_choice(judge.generate(PAIRWISE_PROMPT.format(
+            person=person, references=refs, style_card=card, prompt=prompt, a=ay, b=ax)))
         verdicts.append(combine_orders(first, second))
     return PairwiseResult(x=x, y=y, verdicts=verdicts)

@@ -25,6 +25,7 @@ def write_adapter_card(adapter_dir: str | Path, result: dict[str, Any]) -> Path:
 
     Returns:
         The README path.
+
     """
     out = Path(adapter_dir)
     out.mkdir(parents=True, exist_ok=True)

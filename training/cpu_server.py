@@ -24,11 +24,15 @@ from typing import Any
 import torch
 import uvicorn
 from fastapi import FastAPI, Request
-from starlette.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from peft import PeftModel
+from starlette.concurrency import run_in_threadpool
 from transformers import (
-    AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
 )
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.recipe import TrainConfig, config_from_args, make_parser as _make_parser
+from training.recipe import TrainConfig, config_from_args
+from training.recipe import make_parser as _make_parser
 from training.rundata import ProgressWriter, load_preference_rows, snapshot_identity
 
 
@@ -56,8 +57,15 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
 
     from training.card import write_adapter_card
     from training.lora import (
-        ProgressCallback, evaluate_once, final_metrics, load_model, load_tokenizer, lora_config, resume_checkpoint,
-        run_dirs, trainer_kwargs,
+        ProgressCallback,
+        evaluate_once,
+        final_metrics,
+        load_model,
+        load_tokenizer,
+        lora_config,
+        resume_checkpoint,
+        run_dirs,
+        trainer_kwargs,
     )
 
     run, checkpoints, adapter_dir = run_dirs(cfg)

@@ -5,8 +5,7 @@ Formats (each writes into one output folder):
   (``type: chat_template``), Unsloth and OpenAI fine-tuning; plus preferences.jsonl in TRL's
   conversational ``prompt`` / ``chosen`` / ``rejected`` form, and the family's chat template.
 - ``sharegpt``: ``{"conversations": [{"from", "value"}]}`` JSONL.
-- ``hf``: a Hugging Face ``datasets`` folder (``DatasetDict.save_to_disk``); optionally pushed
-  to the Hub, only when explicitly asked and the machine is allowed online.
+- ``hf`` (training/hf_export.py): a Hugging Face ``datasets`` folder (``save_to_disk``).
 - ``axolotl``: the messages files plus a ready-to-paste ``axolotl.yaml``.
 - ``llamafactory``: ShareGPT-style files plus ``dataset_info.json`` for LLaMA-Factory.
 
@@ -27,7 +26,10 @@ from core.schemas import Example, PreferencePair
 from training.reasoning import Family, family_for, render, to_messages
 from training.snapshots import load_snapshot
 
-FORMATS = ("messages", "sharegpt", "hf", "axolotl", "llamafactory")
+# `hf` is separate: it needs `datasets`, which the app process must never import, so it lives in
+# training/hf_export.py and the UI runs it as a subprocess.
+FORMATS = ("messages", "sharegpt", "axolotl", "llamafactory")
+ALL_FORMATS = (*FORMATS, "hf")
 _SHAREGPT_ROLE = {"system": "system", "user": "human", "assistant": "gpt"}
 
 
@@ -84,7 +86,7 @@ def _write_messages(snap: dict[str, Any], out: Path, fam: Family) -> list[Path]:
 
 
 def axolotl_yaml(out: Path, fam: Family, has_validation: bool) -> str:
-    """An Axolotl config fragment for the exported messages files (paste into your config)."""
+    """Build an Axolotl config fragment for the exported messages files (paste into your config)."""
     ds = {"path": str(out / "train.jsonl"), "ds_type": "json", "type": "chat_template",
           "field_messages": "messages", "message_property_mappings": {"role": "role", "content": "content"},
           "roles_to_train": ["assistant"], "train_on_eos": "turn"}
@@ -123,18 +125,18 @@ def export_snapshot(snapshot_dir: str | Path, out_dir: str | Path, *, fmt: str =
 
     Raises:
         ConfigError: for an unknown format or target, or an out_dir that is not empty.
+
     """
+    if fmt == "hf":
+        raise ConfigError("the hf format is written by `python -m training.hf_export` (needs `datasets`)")
     if fmt not in FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(ALL_FORMATS)}")
     try:
         fam = family_for(target)
     except ValueError as e:
         raise ConfigError(str(e)) from e
     snap = load_snapshot(snapshot_dir)
-    out = Path(out_dir).expanduser().resolve()
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out}: export folder is not empty; choose a new one")
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out(out_dir)
     files: list[Path] = []
     if fmt in ("messages", "axolotl"):
         files = _write_messages(snap, out, fam)
@@ -145,7 +147,7 @@ def export_snapshot(snapshot_dir: str | Path, out_dir: str | Path, *, fmt: str =
     elif fmt == "sharegpt":
         files = [_write_jsonl(out / "train.jsonl", [sharegpt_row(e, fam) for e in snap["train"]]),
                  _write_jsonl(out / "validation.jsonl", [sharegpt_row(e, fam) for e in snap["validation"]])]
-    elif fmt == "llamafactory":
+    else:  # llamafactory
         files = [_write_jsonl(out / "train.jsonl", [sharegpt_row(e, fam) for e in snap["train"]]),
                  _write_jsonl(out / "validation.jsonl", [sharegpt_row(e, fam) for e in snap["validation"]])]
         if snap["preferences"]:
@@ -154,8 +156,12 @@ def export_snapshot(snapshot_dir: str | Path, out_dir: str | Path, *, fmt: str =
         info = out / "dataset_info.json"
         info.write_text(json.dumps(llamafactory_info(snap), indent=2), encoding="utf-8")
         files.append(info)
-    else:
-        files = save_hf_dataset(snap, out, fam)
+    return write_manifest(out, snap, snapshot_dir, fmt, fam, files)
+
+
+def write_manifest(out: Path, snap: dict[str, Any], snapshot_dir: str | Path, fmt: str, fam: Family,
+                   files: list[Path]) -> dict[str, Any]:
+    """Write `out/manifest.json` (snapshot id, format, family, counts, files); returns it with the path."""
     manifest = {
         "id": snap["manifest"].get("id"), "snapshot_version": snap["manifest"].get("version"),
         "snapshot_path": str(Path(snapshot_dir).resolve()), "format": fmt, "family": fam.name,
@@ -167,42 +173,15 @@ def export_snapshot(snapshot_dir: str | Path, out_dir: str | Path, *, fmt: str =
     return {**manifest, "path": str(out)}
 
 
-def save_hf_dataset(snap: dict[str, Any], out: Path, fam: Family) -> list[Path]:
-    """`DatasetDict(train, validation)` saved to `out/sft` (and `out/preferences` when there are pairs)."""
-    from datasets import Dataset, DatasetDict  # only this format needs `datasets`
-
-    splits = {"train": Dataset.from_list([sft_row(e, fam) for e in snap["train"]])}
-    if snap["validation"]:
-        splits["validation"] = Dataset.from_list([sft_row(e, fam) for e in snap["validation"]])
-    DatasetDict(splits).save_to_disk(str(out / "sft"))
-    files = [out / "sft"]
-    if snap["preferences"]:
-        Dataset.from_list([preference_row(p, fam) for p in snap["preferences"]]).save_to_disk(
-            str(out / "preferences"))
-        files.append(out / "preferences")
-    return files
-
-
-def push_to_hub(export_dir: str | Path, repo_id: str, *, token: str | None, local_only: bool,
-                offline: bool, private: bool = True) -> str:
-    """Push an `hf` export to the Hugging Face Hub (private by default); returns the repo URL.
-
-    Guarded: refused when the owner set `local_only`, when the hub is offline
-    (HF_HUB_OFFLINE, the default here), or without a token. Only called on explicit request.
+def prepare_out(out_dir: str | Path) -> Path:
+    """Resolve and create the export folder, which must be new or empty.
 
     Raises:
-        ConfigError: when any guard refuses.
-    """
-    if local_only:
-        raise ConfigError("push to the Hub refused: local_only is set")
-    if offline:
-        raise ConfigError("push to the Hub refused: the Hugging Face Hub is offline (HF_HUB_OFFLINE)")
-    if not token:
-        raise ConfigError("push to the Hub needs a Hugging Face token (--hf-token)")
-    sft = Path(export_dir) / "sft"
-    if not sft.exists():
-        raise ConfigError(f"{export_dir}: not an hf export (no sft/ folder)")
-    from datasets import load_from_disk
+        ConfigError: when it exists and is not empty (exports are never overwritten).
 
-    load_from_disk(str(sft)).push_to_hub(repo_id, token=token, private=private)
-    return f"https://huggingface.co/datasets/{repo_id}"
+    """
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out}: export folder is not empty; choose a new one")
+    out.mkdir(parents=True, exist_ok=True)
+    return out

@@ -99,6 +99,7 @@ class JobRunner:
         Raises:
             ConfigError: unknown kind or bad config.
             JobError: the GPU job limit is reached.
+
         """
         module = f"training.{kind}"
         if not kind.isidentifier() or find_spec(module) is None:

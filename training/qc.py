@@ -54,7 +54,8 @@ SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
     "private_key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "jwt": re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),
     "email": re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b"),
-    "phone": re.compile(r"(?<![\w.])(?:\+?1[ \-.]?)?\(?[2-9]\d{2}\)?[ \-.]\d{3}[ \-.]\d{4}(?!\w)|(?<![\w+])\+\d{10,14}\b"),
+    "phone": re.compile(r"(?<![\w.])(?:\+?1[ \-.]?)?\(?[2-9]\d{2}\)?[ \-.]\d{3}[ \-.]\d{4}(?!\w)"
+                        r"|(?<![\w+])\+\d{10,14}\b"),
     "ipv4": re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\w]|\.\d)"),
 }
 
@@ -68,20 +69,22 @@ _GATES: dict[str, tuple[str, ...]] = {
     "anthropic_key": ("sk-ant-",), "openai_key": ("sk-",), "hf_token": ("hf_",),
     "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), "aws_key": ("AKIA", "ASIA"),
     "slack_token": ("xox",), "google_key": ("AIza",), "private_key": ("PRIVATE KEY",), "jwt": ("eyJ",),
-    "email": ("@",), "ipv4": (".",),
+    "email": ("@",),
 }
 _DIGITS = re.compile(r"\d{3}")
+_DOTTED = re.compile(r"\d\.\d")
 
 
 def find_secrets(text: str) -> list[str]:
     """Kinds of secret the built-in patterns find in `text` (empty when clean)."""
     found = []
     has_digits = _DIGITS.search(text) is not None
+    dotted = _DOTTED.search(text) is not None
     for kind, rx in SECRET_PATTERNS.items():
         gate = _GATES.get(kind)
         if gate is not None and not any(g in text for g in gate):
             continue
-        if kind in ("phone", "ipv4") and not has_digits:
+        if (kind == "phone" and not has_digits) or (kind == "ipv4" and not dotted):
             continue
         if rx.search(text):
             found.append(kind)
@@ -228,7 +231,7 @@ def step_score(data: Iterable[Example], c: _Counter, cfg: QCConfig) -> Iterator[
 
 
 def step_exact_dedup(data: Iterable[Example], c: _Counter) -> Iterator[Example]:
-    """Same prompt and response after normalisation (case, whitespace, punctuation)."""
+    """Drop the same prompt and response after normalisation (case, whitespace, punctuation)."""
     seen: dict[str, str | None] = {}
     for ex in data:
         key = normalise(ex.prompt) + "\x00" + normalise(ex.response)
@@ -320,7 +323,7 @@ def step_semantic_dedup(data: Iterable[Example], c: _Counter, cfg: QCConfig, emb
         stop = min(n, start + block)
         sims = vecs[start:stop] @ vecs[:stop].T
         rows, cols = np.nonzero(sims >= cfg.semantic_threshold)
-        for r, col in zip(rows.tolist(), cols.tolist()):
+        for r, col in zip(rows.tolist(), cols.tolist(), strict=True):
             i = start + r
             if col < i:
                 candidates.setdefault(i, []).append((col, float(sims[r, col])))
@@ -362,6 +365,7 @@ def run_qc(
         scrub: `scrub(text) -> (clean, redactions)`, e.g. `agent.scrub.Scrubber().scrub`;
             the built-in secret patterns run whether or not it is given.
         scrubber_name: how the report names the scrubber.
+
     """
     cfg = config or QCConfig()
     items = _best_first(examples)
@@ -397,7 +401,7 @@ class EmbeddingCache:
         self.vectors: dict[str, np.ndarray] = {}
         if path is not None and path.exists():
             with np.load(path) as z:
-                self.vectors = dict(zip(z["keys"].tolist(), z["vecs"]))
+                self.vectors = dict(zip(z["keys"].tolist(), z["vecs"], strict=False))
 
     @staticmethod
     def key(text: str) -> str:
@@ -408,10 +412,10 @@ class EmbeddingCache:
 
         def cached(texts: list[str]) -> np.ndarray:
             keys = [self.key(t) for t in texts]
-            missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
+            missing = sorted({k: t for k, t in zip(keys, texts, strict=False) if k not in self.vectors}.items())
             if missing:
                 vecs = np.asarray(embed([t for _, t in missing]), dtype=np.float32)
-                self.vectors.update({k: v for (k, _), v in zip(missing, vecs)})
+                self.vectors.update({k: v for (k, _), v in zip(missing, vecs, strict=False)})
             if not keys:
                 return np.zeros((0, 0), dtype=np.float32)
             return np.stack([self.vectors[k] for k in keys])

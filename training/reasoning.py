@@ -1,11 +1,12 @@
-"""Render an example's reasoning and response in a target model family's convention, and parse it back.
+r"""Render an example's reasoning and response in a target model family's convention, and parse it back.
 
 An example stores `reasoning` and `response` apart; export renders them into the assistant turn
 the target model was trained to produce:
 
-- ``qwen3`` and ``deepseek-r1``: ``<think>\\n{reasoning}\\n</think>\\n\\n{response}``
-- ``apriel-1.5``: ``Here are my reasoning steps:\\n{reasoning}\\n[BEGIN FINAL RESPONSE]\\n{response}\\n[END FINAL RESPONSE]``
-- ``minimax-m2``: ``<think>\\n{reasoning}\\n</think>\\n\\n{response}`` (no block when there is no reasoning)
+- ``qwen3`` and ``deepseek-r1``: ``<think>\n{reasoning}\n</think>\n\n{response}``
+- ``apriel-1.5``: ``Here are my reasoning steps:\n{reasoning}\n[BEGIN FINAL RESPONSE]\n{response}``
+  ``\n[END FINAL RESPONSE]``
+- ``minimax-m2``: ``<think>\n{reasoning}\n</think>\n\n{response}`` (no block when there is no reasoning)
 - ``none``: the response alone; reasoning is not trained.
 
 Each family's chat template ships in ``training/templates/<family>.jinja`` (written from the
@@ -16,7 +17,7 @@ Escaping rule (why: a response that *talks about* ``</think>`` must not end the 
 block, and text must never smuggle in a turn delimiter). For every reserved marker of the
 family (its reasoning delimiters and its chat-template control strings), an occurrence of the
 marker's first character followed by k >= 0 backslashes and the rest of the marker gets one
-more backslash: ``</think>`` -> ``<\\/think>``, ``<\\/think>`` -> ``<\\\\/think>``. Unescaping
+more backslash: ``</think>`` -> ``<\/think>``, ``<\/think>`` -> ``<\\/think>``. Unescaping
 removes one backslash from every such run of k >= 1. The escaped text never contains a marker,
 the rule is exactly reversible, and it is applied to reasoning and response separately.
 Texts are whitespace-stripped first: every real template strips the newlines around the
@@ -79,10 +80,11 @@ _NAME_HINTS = (
 
 
 def family_for(name: str) -> Family:
-    """The family for a family name or a base-model name (``Qwen/Qwen3-8B`` -> qwen3).
+    """Find the family for a family name or a base-model name (``Qwen/Qwen3-8B`` -> qwen3).
 
     Raises:
         ValueError: when nothing matches; the message lists the known families.
+
     """
     key = name.strip().lower()
     if key in FAMILIES:
@@ -95,7 +97,7 @@ def family_for(name: str) -> Family:
 
 @cache
 def load_template(family: str) -> str:
-    """The shipped chat template (Jinja source) of `family`."""
+    """Read the shipped chat template (Jinja source) of `family`."""
     return family_for(family).template_path.read_text(encoding="utf-8")
 
 
@@ -124,7 +126,7 @@ def unescape(text: str, markers: tuple[str, ...]) -> str:
 
 
 def render(reasoning: str, response: str, family: str | Family) -> str:
-    """The assistant turn's content for `family`, markers in the texts escaped."""
+    """Render the assistant turn's content for `family`, markers in the texts escaped."""
     fam = family if isinstance(family, Family) else family_for(family)
     r = escape(reasoning.strip(), fam.markers)
     a = escape(response.strip(), fam.markers)
@@ -148,6 +150,7 @@ def parse(content: str, family: str | Family) -> tuple[str, str]:
 
     Raises:
         ValueError: when `content` is not in the family's format.
+
     """
     fam = family if isinstance(family, Family) else family_for(family)
     if fam.name in ("qwen3", "deepseek-r1", "minimax-m2"):
@@ -167,10 +170,11 @@ def parse(content: str, family: str | Family) -> tuple[str, str]:
 
 
 def last_assistant_turn(templated: str, family: str | Family) -> str:
-    """The content of the last assistant turn in a conversation rendered by the family's template.
+    """Extract the content of the last assistant turn in a conversation rendered by the family's template.
 
     Raises:
         ValueError: when the text has no complete assistant turn.
+
     """
     fam = family if isinstance(family, Family) else family_for(family)
     start = templated.rfind(fam.assistant_open)
@@ -185,7 +189,7 @@ def last_assistant_turn(templated: str, family: str | Family) -> str:
 
 def to_messages(prompt: str, reasoning: str, response: str, family: str | Family,
                 system: str | None = None) -> list[dict[str, str]]:
-    """A chat `messages` list (system?, user, assistant) with the assistant turn rendered."""
+    """Build a chat `messages` list (system?, user, assistant) with the assistant turn rendered."""
     fam = family if isinstance(family, Family) else family_for(family)
     msgs: list[dict[str, str]] = []
     if system:

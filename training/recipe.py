@@ -149,6 +149,7 @@ def resolve_config(preset: str | None = None, overrides: dict[str, Any] | None =
 
     Returns:
         The validated TrainConfig.
+
     """
     data: dict[str, Any] = {}
     where = "config"

@@ -41,6 +41,7 @@ def next_adapter_name(store: Store, prefix: str = "voice") -> str:
 
     Returns:
         A fresh name such as "voice-v3".
+
     """
     if not _PREFIX_RE.match(prefix):
         raise ConfigError(f"adapter prefix {prefix!r} must be lower-case letters, digits, '-' or '_'")
@@ -72,6 +73,7 @@ def register_base(store: Store, name: str, base_model: str, *, path: str | None 
         endpoint: OpenAI-compatible base URL serving it, once served.
         served_name: the `model` field that endpoint expects.
         config: free-form extras (family, preset name …).
+
     """
     rec = ModelRecord(name=name, kind=ModelKind.base, base_model=base_model, path=path,
                       endpoint=endpoint, served_name=served_name, config=dict(config or {}))
@@ -114,6 +116,7 @@ def register_adapter(
 
     Returns:
         The stored ModelRecord.
+
     """
     p = Path(path)
     if not p.is_dir() or not (p / "adapter_config.json").exists():

@@ -30,7 +30,7 @@ _ANALOGY_RE = re.compile(
 
 
 def has_analogy(ex: Example) -> bool:
-    """True when the example uses an analogy: an explicit check/tag/score first, else a phrase scan."""
+    """Tell whether the example uses an analogy: an explicit check/tag/score first, else a phrase scan."""
     flag = ex.scores.checks.get("analogy", ex.scores.checks.get("has_analogy"))
     if isinstance(flag, bool):
         return flag
@@ -76,7 +76,7 @@ class ReportCard:
         return d
 
     def to_markdown(self) -> str:
-        """The card as a Markdown table (the tab and the CLI show this)."""
+        """Format the card as a Markdown table (the tab and the CLI show this)."""
         lines = ["| target | value | goal | |", "|---|---|---|---|"]
         for c in self.checks:
             lines.append(f"| {c.name} | {c.detail or _fmt(c.value)} | {c.target} | {'PASS' if c.passed else 'FAIL'} |")
@@ -177,7 +177,7 @@ def plot_growth(card: ReportCard) -> Figure:
 
 
 def figure_png(fig: Figure) -> bytes:
-    """A figure as PNG bytes."""
+    """Encode a figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -32,7 +32,7 @@ from core.errors import ConfigError, JobError
 from core.schemas import ExampleOrigin, ExampleStatus, Job, JobStatus, ModelKind, ModelRecord, utcnow
 from training.export import preference_row, sft_row
 from training.preferences import ScrubFn, arena_pairs, convert_votes
-from training.reasoning import family_for
+from training.reasoning import Family, family_for
 from training.recipe import resolve_config
 from training.registry import champion, next_adapter_name, register_adapter
 
@@ -55,6 +55,7 @@ class RetrainConfig:
     prefix: str = "voice"
     server_url: str | None = None  # server to hot-load into; default: the base model's endpoint
     min_pairs: int = 1
+    dpo: bool = True  # False: SFT only (a first adapter, or when the pairs are not trusted yet)
     overrides: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields for both stages
     sft_overrides: dict[str, Any] = field(default_factory=dict)
     dpo_overrides: dict[str, Any] = field(default_factory=dict)
@@ -119,11 +120,27 @@ def _latest_snapshot_dir(store: Store) -> Path | None:
     return Path(snap.path) if snap is not None else None
 
 
-def build_retrain_data(store: Store, out_dir: Path, *, snapshot_dir: Path | None, family: str) -> dict[str, Any]:
+def render_family(family: str, base_model: str) -> Family:
+    """The reasoning format to render examples in.
+
+    Presets name families the trainer knows ("qwen3", "generic", "llama"); the renderer knows
+    the reasoning conventions ("qwen3", "apriel-1.5", "none"). A preset family the renderer
+    does not know falls back to the base model's name, then to "none" (reasoning dropped,
+    answer only), which is right for models without a reasoning format.
+    """
+    for key in (family, base_model):
+        try:
+            return family_for(key)
+        except ValueError:
+            continue
+    return family_for("none")
+
+
+def build_retrain_data(store: Store, out_dir: Path, *, snapshot_dir: Path | None, family: Family) -> dict[str, Any]:
     """Write train/validation/preferences JSONL for the retrain run; returns counts and lineage."""
     from training.snapshots import load_snapshot
 
-    fam = family_for(family)
+    fam = family
     snap: dict[str, Any] = {"train": [], "validation": [], "preferences": [], "manifest": {}}
     if snapshot_dir is not None:
         snap = load_snapshot(snapshot_dir)
@@ -198,13 +215,14 @@ def retrain(store: Store, settings: Settings, scrub: ScrubFn, cfg: RetrainConfig
     champ = champion(store)
     base = _base_for(store, cfg, champ)
     family = resolve_config(cfg.preset, {"base_model": base.base_model, **cfg.overrides}, method="sft").family
+    fam = render_family(family, base.base_model)
     run_dir = settings.home / "retrain" / utcnow().strftime("%Y%m%dT%H%M%S%f")
     snapshot_dir = Path(cfg.snapshot).expanduser() if cfg.snapshot else _latest_snapshot_dir(store)
-    data = build_retrain_data(store, run_dir / "data", snapshot_dir=snapshot_dir, family=family)
+    data = build_retrain_data(store, run_dir / "data", snapshot_dir=snapshot_dir, family=fam)
     common = {"preset": cfg.preset, "base_model": base.path or base.base_model, "snapshot": str(run_dir / "data"),
               **cfg.overrides}
     steps: list[tuple[str, dict[str, Any]]] = [("sft", {**common, **cfg.sft_overrides})]
-    if data["pairs"]:
+    if data["pairs"] and cfg.dpo:
         steps.append(("dpo", {**common, "parent_adapter": "$previous", **cfg.dpo_overrides}))
     jobs = runner.run_chain(steps, timeout=cfg.timeout_s, on_update=on_update)
     failed = next((j for j in jobs if j.status != JobStatus.succeeded), None)

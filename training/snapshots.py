@@ -35,14 +35,14 @@ EXAMPLE_FIELDS = ("id", "prompt", "system", "reasoning", "response", "domain", "
 
 
 def example_row(ex: Example) -> dict[str, Any]:
-    """The snapshot line of one example."""
+    """Serialise one example as a snapshot line."""
     d = ex.model_dump(mode="json", include=set(EXAMPLE_FIELDS))
     d["score"] = ex.scores.overall
     return d
 
 
 def pair_row(p: PreferencePair) -> dict[str, Any]:
-    """The snapshot line of one preference pair."""
+    """Serialise one preference pair as a snapshot line."""
     return p.model_dump(mode="json", include={"id", "prompt", "system", "chosen", "rejected",
                                               "chosen_reasoning", "rejected_reasoning", "origin",
                                               "battle_id", "conversation_id", "created_at"})
@@ -137,6 +137,7 @@ def create_snapshot(
 
     Raises:
         ConfigError: when there is nothing to snapshot.
+
     """
     status = None if include_pending else ExampleStatus.approved
     examples = [e for e in store.examples.iter_all()
@@ -180,6 +181,7 @@ def load_snapshot(path: str | Path) -> dict[str, Any]:
 
     Raises:
         NotFound: when the folder is not a snapshot.
+
     """
     root = Path(path)
     if not (root / "train.jsonl").exists():

@@ -16,7 +16,7 @@ from core.schemas import Example
 
 
 def group_key(ex: Example) -> str:
-    """The leakage unit: the source conversation, else the example itself."""
+    """Return the leakage unit: the source conversation, else the example itself."""
     if ex.conversation_id:
         return f"conversation:{ex.conversation_id}"
     return f"example:{ex.id or ex.fingerprint()}"
@@ -38,6 +38,7 @@ def split_examples(
 
     Raises:
         ValueError: when `validation_fraction` is outside [0, 1).
+
     """
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")

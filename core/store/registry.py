@@ -133,6 +133,7 @@ class RegistryStore:
             prefix: the adapter-name prefix ("voice").
             existing: versions already present in model names, so a registry populated by hand
                 (or restored from a backup without the counter) still moves forward.
+
         """
         with self._store.session() as s:
             row = s.get(KVRow, VERSIONS_KEY)

@@ -47,10 +47,11 @@ class SnapshotStore:
             return _to_snapshot(row)
 
     def get(self, ref: str | int) -> Snapshot:
-        """A snapshot by id, id prefix (>= 6 characters) or version number.
+        """Find a snapshot by id, id prefix (>= 6 characters) or version number.
 
         Raises:
             NotFound: when nothing (or more than one snapshot, for a prefix) matches.
+
         """
         with self._store.session() as s:
             if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit() and len(ref) < 6):
@@ -75,7 +76,7 @@ class SnapshotStore:
             return [_to_snapshot(r) for r in s.scalars(select(SnapshotRow).order_by(SnapshotRow.version.desc()))]
 
     def latest(self) -> Snapshot | None:
-        """The highest version, or None when there is none."""
+        """Return the highest version, or None when there is none."""
         with self._store.session() as s:
             row = s.scalar(select(SnapshotRow).order_by(SnapshotRow.version.desc()).limit(1))
             return _to_snapshot(row) if row else None

@@ -17,6 +17,14 @@ from tests.conftest import EXPORTS
 from tests.fakes.openai_chat import fake_openai
 
 
+class RuleJudge(FakeListChatModel):
+    """A judge that always prefers Reply A (pure position bias) and scores every voice 7/10."""
+
+    def _call(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> str:
+        text = str(messages[-1].content)
+        return '{"winner": "A", "reason": "first"}' if "authorship judge" in text else '{"score": 7, "reason": "ok"}'
+
+
 def _pick(pool: list[str], messages: list[dict[str, Any]]) -> str:
     key = json.dumps(messages[-1]["content"])
     return pool[zlib.crc32(key.encode()) % len(pool)]
@@ -38,7 +46,7 @@ def eval_services(settings, voice_fixture):  # type: ignore[no-untyped-def]
             return _pick(person, messages) + "\n\n" + _pick(bot, messages)[:300]
         return _pick(bot, messages)
 
-    judge = FakeListChatModel(responses=['{"score": 7, "reason": "short, blunt"}', '{"winner": "A"}'] * 400)
+    judge = RuleJudge(responses=["unused"])
     with fake_openai({"base-model": base, "voice-v1": lambda m, msgs: _pick(person, msgs)}) as srv:
         sv = Services(settings, judge=judge)
         import_exports([EXPORTS / "claude", EXPORTS / "chatgpt"], store=sv.store, scrubber=Scrubber())

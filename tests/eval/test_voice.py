@@ -30,7 +30,8 @@ def report(voice_fixture):  # type: ignore[no-untyped-def]
 def test_classifier_separates_person_from_assistant_text(report) -> None:  # type: ignore[no-untyped-def]
     # The metric's own sanity check, reported next to it: person held-out vs base answers.
     assert report.sanity_auc >= 0.8
-    assert report.systems["person_holdout"].attribution["mean_p_person"] > report.systems["base_like"].attribution["mean_p_person"]
+    p_person = {k: s.attribution["mean_p_person"] for k, s in report.systems.items()}
+    assert p_person["person_holdout"] > p_person["base_like"]
 
 
 def test_vgc_is_one_for_person_text_and_zero_for_base_text(report) -> None:  # type: ignore[no-untyped-def]

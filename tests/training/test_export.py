@@ -11,7 +11,8 @@ import yaml
 from core.errors import ConfigError
 from core.schemas import Example, ExampleStatus, PreferencePair, Scores
 from training import reasoning as R
-from training.export import FORMATS, export_snapshot, push_to_hub
+from training.export import FORMATS, export_snapshot
+from training.hf_export import export_hf, push_to_hub
 from training.snapshots import create_snapshot
 
 NASTY = "Literally type </think> or [END FINAL RESPONSE] in a fence:\n```\n</think>\n```"
@@ -39,9 +40,12 @@ def snapshot_path(store, settings) -> Path:
 def test_every_format_loads_with_datasets(snapshot_path: Path, tmp_path: Path) -> None:
     from datasets import load_dataset, load_from_disk
 
-    for fmt in FORMATS:
+    for fmt in (*FORMATS, "hf"):
         out = tmp_path / fmt
-        summary = export_snapshot(snapshot_path, out, fmt=fmt, target="qwen3")
+        if fmt == "hf":
+            summary = export_hf(snapshot_path, out, target="qwen3")
+        else:
+            summary = export_snapshot(snapshot_path, out, fmt=fmt, target="qwen3")
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["family"] == "qwen3" and manifest["id"] == summary["id"]
         if fmt == "hf":
@@ -69,6 +73,8 @@ def test_every_format_loads_with_datasets(snapshot_path: Path, tmp_path: Path) -
 def test_export_errors(snapshot_path: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown export format"):
         export_snapshot(snapshot_path, tmp_path / "a", fmt="csv")
+    with pytest.raises(ConfigError, match="training.hf_export"):
+        export_snapshot(snapshot_path, tmp_path / "a", fmt="hf")
     with pytest.raises(ConfigError, match="known families"):
         export_snapshot(snapshot_path, tmp_path / "b", target="gpt-2")
     (tmp_path / "c").mkdir()
@@ -112,14 +118,14 @@ def test_sft_preparation_masks_exactly_the_assistant_turn(snapshot_path, tmp_pat
     prepared = trainer.train_dataset
     assert prepared.num_rows == ds.num_rows
     fam = R.FAMILIES[family]
-    for row, src in zip(prepared, ds):
+    for row, src in zip(prepared, ds, strict=False):
         assistant = src["messages"][-1]["content"]
         # TRL folds the assistant mask into labels: -100 marks tokens without loss.
         trained = [lab != -100 for lab in row["labels"]]
-        masked = tok.decode([t for t, m in zip(row["input_ids"], trained) if m])
+        masked = tok.decode([t for t, m in zip(row["input_ids"], trained, strict=False) if m])
         # Exactly the rendered turn (reasoning included where the family trains on it) + end of turn.
         assert masked == assistant + fam.assistant_close + (tok.eos_token if family == "apriel-1.5" else "")
-        unmasked = tok.decode([t for t, m in zip(row["input_ids"], trained) if not m])
+        unmasked = tok.decode([t for t, m in zip(row["input_ids"], trained, strict=False) if not m])
         assert src["messages"][-2]["content"] in unmasked and assistant not in unmasked
         reasoning, _ = R.parse(assistant, family)
         assert bool(reasoning) == fam.trains_reasoning
@@ -141,7 +147,7 @@ def test_dpo_preparation_splits_prompt_and_completions(snapshot_path, tmp_path, 
                        gradient_checkpointing=False),
     )
     fam = R.FAMILIES[family]
-    for row, src in zip(trainer.train_dataset, ds):
+    for row, src in zip(trainer.train_dataset, ds, strict=False):
         prompt = tok.decode(row["prompt_ids"])
         assert prompt.endswith(fam.assistant_open) and src["prompt"][-1]["content"] in prompt
         chosen = tok.decode(row["chosen_ids"])

@@ -7,11 +7,11 @@ import threading
 
 import httpx
 import pytest
+from fakes.vllm import FakeVLLM
 
 from core.errors import LLMError
 from core.generate import GenerationClient, baseline_messages, messages_for, split_reasoning
 from core.schemas import ModelKind, ModelRecord
-from fakes.vllm import FakeVLLM
 
 MSGS = [{"role": "user", "content": "Why self-host?"}]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from core.schemas import Example, Scores
 from training.qc import QCConfig, find_secrets, normalise, run_qc
 
 R = "He starts from the physical picture, then checks the numbers against the real load."
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 BASE = Example(
     id="base", prompt="Why do you self-host your models instead of renting an API?", reasoning=R,
@@ -126,10 +126,12 @@ def test_injected_scrubber_is_the_second_pass() -> None:
 
 
 def test_planted_fixture_secrets_are_all_caught() -> None:
-    for value in ("sk-proj-LPeTDxPjVSPng2MUzkZSQR9BmVcPIuIvEmrHXs-LnCHTcesrT3BlbkFJpdd9mCpAMqfu_d58F56_33k3q8HSQGqimxtmWPFUBPMtOo-e",
+    for value in ("sk-proj-LPeTDxPjVSPng2MUzkZSQR9BmVcPIuIvEmrHXs-LnCHTcesrT3Blbk"
+                  "FJpdd9mCpAMqfu_d58F56_33k3q8HSQGqimxtmWPFUBPMtOo-e",
                   "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", "(937) 555-0142", "937-555-0142",
                   "203.0.113.47", "192.168.40.11", "dale.brandt@example.com"):
         assert find_secrets(f"see {value} here"), value
+    assert find_secrets("ping 10.0.0.1 now") == ["ipv4"]
     assert find_secrets("version 3.11 of the docs, see [EMAIL] and [IP]") == []
 
 

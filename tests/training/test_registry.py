@@ -11,8 +11,15 @@ from core.errors import ConfigError, NotFound
 from core.schemas import ModelKind
 from training.card import write_adapter_card
 from training.registry import (
-    champion, delete_adapter, lineage, next_adapter_name, read_training_result, register_adapter,
-    register_base, set_champion, set_endpoint,
+    champion,
+    delete_adapter,
+    lineage,
+    next_adapter_name,
+    read_training_result,
+    register_adapter,
+    register_base,
+    set_champion,
+    set_endpoint,
 )
 
 

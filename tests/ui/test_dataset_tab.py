@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import gradio as gr
@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from core.schemas import Example, ExampleStatus, PreferencePair, Scores
 from ui.tabs import dataset as tab
 
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TOPICS = [("architecture", "event buses"), ("reasoning", "sunk costs"), ("electrical", "breakers"),
           ("coding", "retries"), ("philosophy", "free will"), ("architecture", "queues"),
           ("reasoning", "base rates"), ("architecture", "caches"), ("reasoning", "priors"),
@@ -146,6 +146,15 @@ def test_cli_report_snapshot_export_list(cli, services, tmp_path: Path) -> None:
     assert summary["family"] == "apriel-1.5" and summary["id"] == snap["id"]
     first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
     assert first["messages"][-1]["content"].startswith("Here are my reasoning steps:\n")
+
+    r = run(cli, ["dataset", "export", "--format", "hf", "--target-model", "minimax-m2",
+                  "--out", str(tmp_path / "hf"), "--json"], obj=services)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["files"] == ["preferences", "sft"]
+    assert (tmp_path / "hf" / "sft" / "dataset_dict.json").exists()
+    r = run(cli, ["dataset", "export", "--format", "hf", "--out", str(tmp_path / "hf2"),
+                  "--push-to-hub", "me/ds", "--hf-token", "x"], obj=services)
+    assert r.exit_code != 0 and "offline" in r.output
 
     r = run(cli, ["dataset", "list", "--json"], obj=services)
     assert [s["version"] for s in json.loads(r.stdout)] == [1]

@@ -125,6 +125,7 @@ def register(app: typer.Typer) -> None:
         server_url: str = typer.Option(None, help="Server to hot-load into; default: the base model's endpoint."),
         min_pairs: int = typer.Option(1, help="Refuse to run with fewer arena preference pairs."),
         max_steps: int = typer.Option(None, help="Override the preset's steps (both stages)."),
+        dpo: bool = typer.Option(True, "--dpo/--sft-only", help="Run the DPO stage on the preferences."),
         every: int = typer.Option(None, help="Instead of running: retrain automatically after N new pairs (0 = off)."),
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -139,7 +140,7 @@ def register(app: typer.Typer) -> None:
                 f"retrain after every {every} new pairs" if every else "automatic retraining off")
             return
         cfg = RetrainConfig(preset=preset, base_model=base_model, snapshot=snapshot, server_url=server_url,
-                            min_pairs=min_pairs, overrides={"max_steps": max_steps} if max_steps else {})
+                            min_pairs=min_pairs, dpo=dpo, overrides={"max_steps": max_steps} if max_steps else {})
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, disable=json_out, transient=True) as bar:
             tasks: dict[str, Any] = {}

@@ -16,7 +16,7 @@ FAMILY_HELP = "qwen3, deepseek-r1, apriel-1.5, minimax-m2 or none (a base-model 
 
 
 def qc_callables(sv: Any, semantic: bool) -> tuple[dict[str, Any], Any]:
-    """The embedder (through the on-disk embedding cache) and scrubber QC uses; (kwargs, cache).
+    """Return the embedder (through the on-disk embedding cache) and scrubber QC uses; (kwargs, cache).
 
     Embedding is optional because it is the slow step; the cache makes repeat runs cheap.
     Call `cache.save()` after QC (the cache is None when semantic dedup is off).
@@ -30,6 +30,32 @@ def qc_callables(sv: Any, semantic: bool) -> tuple[dict[str, Any], Any]:
     tag = hashlib.sha256(sv.settings.embedding_model.encode()).hexdigest()[:12]
     cache = EmbeddingCache(sv.settings.home / "cache" / f"qc-embeddings-{tag}.npz")
     return {"embed": cache.wrap(sv.embedder.encode), "scrub": sv.scrubber.scrub}, cache
+
+
+def run_hf_export(snapshot_path: str, dest: Path, family: str, *, push_repo: str | None = None,
+                  hf_token: str | None = None, local_only: bool = False) -> dict[str, Any]:
+    """Run `python -m training.hf_export` in a subprocess (the app never imports `datasets`).
+
+    Raises:
+        ConfigError: with the subprocess's own message when it fails.
+
+    """
+    import json
+    import subprocess
+    import sys
+
+    from core.errors import ConfigError
+
+    cmd = [sys.executable, "-m", "training.hf_export", str(snapshot_path), str(dest), "--target-model", family]
+    if push_repo:
+        cmd += ["--push-to-hub", push_repo, "--hf-token-stdin"] + (["--local-only"] if local_only else [])
+    proc = subprocess.run(cmd, input=(hf_token or "") + "\n", capture_output=True, text=True, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {}
+    if proc.returncode != 0 or "error" in result or not result:
+        raise ConfigError(result.get("error") or f"hf export failed: {proc.stderr.strip()[-500:]}")
+    return result
 
 
 def approved_examples(sv: Any) -> list[Any]:
@@ -161,7 +187,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export a snapshot for a trainer, rendering reasoning for the target model family."""
         from core.errors import ConfigError, NotFound
-        from training.export import export_snapshot, push_to_hub
         from training.reasoning import family_for
 
         sv = services(ctx)
@@ -172,15 +197,17 @@ def register(app: typer.Typer) -> None:
             fam = family_for(target_model).name
         except ValueError as e:
             raise ConfigError(str(e)) from e
+        if push_repo and fmt != "hf":
+            raise ConfigError("--push-to-hub needs --format hf")
         dest = out_dir or sv.settings.home / "exports" / f"v{snap.version}-{snap.id[:8]}-{fmt}-{fam}"
-        summary = export_snapshot(snap.path, dest, fmt=fmt, target=fam)
-        if push_repo:
-            if fmt != "hf":
-                raise ConfigError("--push-to-hub needs --format hf")
-            from huggingface_hub import constants
+        if fmt == "hf":
+            with console.status("Writing the datasets folder…", spinner="dots"):
+                summary = run_hf_export(snap.path, dest, fam, push_repo=push_repo, hf_token=hf_token,
+                                        local_only=sv.settings.local_only)
+        else:
+            from training.export import export_snapshot
 
-            summary["pushed"] = push_to_hub(dest, push_repo, token=hf_token, local_only=sv.settings.local_only,
-                                            offline=bool(constants.HF_HUB_OFFLINE))
+            summary = export_snapshot(snap.path, dest, fmt=fmt, target=fam)
         if as_json:
             emit_json(summary)
             return

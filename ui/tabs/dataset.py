@@ -1,5 +1,4 @@
-"""Dataset tab: the report card with plots, browse/filter/search, approve/edit/reject in place,
-bulk actions, provenance one click away, and snapshots.
+"""Dataset tab: report card with plots, browse, edit, approve/reject, bulk actions, provenance, snapshots.
 
 Handlers are module-level functions over explicit inputs returning dicts keyed by component
 name; `build` maps the names to components. Per-session data (the open example, the ids on
@@ -8,7 +7,6 @@ screen) lives in gr.State only.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import gradio as gr
@@ -81,7 +79,7 @@ def open_example(store: Any, example_id: str | None) -> dict[str, Any]:
 
 
 def row_id(table: pd.DataFrame, index: Any) -> str | None:
-    """The example id in the clicked table row (`index` is Gradio's SelectData.index)."""
+    """Return the example id in the clicked table row (`index` is Gradio's SelectData.index)."""
     row = index[0] if isinstance(index, list | tuple) else index
     if table is None or row is None or not 0 <= int(row) < len(table):
         return None

@@ -1,0 +1,63 @@
+"""`idiolect train | serve | models | jobs` and the Training tab's handlers."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from core.schemas import JobStatus
+from training.jobs import JobRunner
+from ui.cli import app
+from ui.tabs.training import cancel_job, job_detail, jobs_table, start_run
+
+
+def _snapshot(tmp_path):
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Own your iron."}]}
+    (snap / "train.jsonl").write_text(json.dumps(row) + "\n")
+    return snap
+
+
+def test_train_jobs_models_serve_commands(settings, tmp_path):
+    from ui.services import Services
+
+    sv = Services(settings)
+    cli = CliRunner()
+    snap = _snapshot(tmp_path)
+    r = cli.invoke(app, ["train", "--preset", "tiny-cpu", "--snapshot", str(snap), "--base-model",
+                         str(tmp_path / "no-such-model"), "--set", "max_steps=2", "--no-wait", "--json"], obj=sv)
+    assert r.exit_code == 0, r.output
+    started = json.loads(r.output)
+    assert started["kind"] == "sft" and started["status"] == "running" and started["preset"] == "tiny-cpu"
+    done = JobRunner(sv.store, settings).wait(started["id"], timeout=120)
+    assert done.status == JobStatus.failed and "no-such-model" in done.error  # the crash is reported
+    r = cli.invoke(app, ["jobs", "--json"], obj=sv)
+    assert json.loads(r.output)["jobs"][0]["status"] == "failed"
+    r = cli.invoke(app, ["models", "--json"], obj=sv)
+    assert json.loads(r.output) == {"champion": None, "models": []}
+    r = cli.invoke(app, ["train", "--preset", "nope", "--snapshot", str(snap)], obj=sv)
+    assert r.exit_code != 0 and "unknown preset 'nope'" in r.output
+    r = cli.invoke(app, ["serve", "--base-model", "Qwen/Qwen3-8B", "--family", "qwen3", "--backend", "vllm",
+                         "--print-command", "--json"], obj=sv)
+    cmd = json.loads(r.output)["command"]
+    assert cmd[2:5] == ["vllm", "serve", "Qwen/Qwen3-8B"] and "--reasoning-parser" in cmd
+    sv.close()
+
+
+def test_tab_handlers(settings, tmp_path):
+    from ui.services import Services
+
+    sv = Services(settings)
+    assert "Could not start" in start_run(sv, "nope", "sft", "", "", "", 0)["status"]
+    assert job_detail(sv, "")["summary"].startswith("Select")
+    assert "no job with id" in job_detail(sv, "missing")["summary"]
+    started = start_run(sv, "tiny-cpu", "sft", str(_snapshot(tmp_path)), str(tmp_path / "none"), "", 2)
+    assert started["job_id"] and "Started" in started["status"]
+    assert list(jobs_table(sv)["id"]) == [started["job_id"]]
+    assert "cancelled" in cancel_job(sv, started["job_id"])["status"] or \
+        JobRunner(sv.store, settings).poll(started["job_id"]).status == JobStatus.failed
+    detail = job_detail(sv, started["job_id"])
+    assert started["job_id"] in detail["summary"] and "step" in detail["summary"]
+    sv.close()

@@ -1,0 +1,245 @@
+"""`idiolect train | serve | models | jobs`: training runs, serving and the model registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from core.errors import ConfigError, NotFound
+from core.schemas import Job, JobStatus
+
+console = Console(stderr=True)
+out = Console()
+
+# Preset family -> the dataset exporter's reasoning-format target.
+EXPORT_TARGET = {"qwen3": "qwen3", "apriel": "apriel-1.5", "generic": "none", "llama": "none"}
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    """A job as a flat JSON-friendly dict (what `--json` prints and the tab shows)."""
+    runtime = job.config.get("_runtime") or {}
+    return {
+        "id": job.id, "kind": job.kind, "status": job.status.value, "step": job.step,
+        "total_steps": job.total_steps, "loss": job.loss[-1][1] if job.loss else None,
+        "eval_loss": job.eval_loss[-1][1] if job.eval_loss else None,
+        "eta_seconds": runtime.get("eta_seconds"), "output": job.output, "error": job.error,
+        "preset": job.config.get("preset"), "registered_as": runtime.get("registered_as"),
+        "started_at": job.started_at, "finished_at": job.finished_at, "log_path": job.log_path,
+    }
+
+
+def training_data_dir(sv: Any, snapshot: str | None, family: str) -> tuple[Path, str | None]:
+    """(directory with train/validation/preferences .jsonl, snapshot id) for --snapshot.
+
+    A directory that already holds train.jsonl or preferences.jsonl is used as is; otherwise
+    the snapshot (id, prefix, version, or the latest when omitted) is exported once in the
+    family's reasoning format under <snapshots>/<id>/trl-<target>.
+    """
+    if snapshot and Path(snapshot).expanduser().is_dir():
+        p = Path(snapshot).expanduser()
+        if (p / "train.jsonl").exists() or (p / "preferences.jsonl").exists():
+            return p.resolve(), None
+    snap = sv.store.snapshots.get(snapshot) if snapshot else sv.store.snapshots.latest()
+    if snap is None:
+        raise NotFound("no dataset snapshot yet: make one with `idiolect dataset snapshot`, or pass --snapshot DIR")
+    target = EXPORT_TARGET.get(family, family)
+    dest = sv.settings.snapshots_dir / snap.id / f"trl-{target}"
+    if not (dest / "train.jsonl").exists():
+        from training.export import export_snapshot
+
+        export_snapshot(snap.path, dest, fmt="messages", target=target)
+    return dest, snap.id
+
+
+def start_training(sv: Any, *, preset: str, method: str = "sft", snapshot: str | None = None,
+                   parent: str | None = None, overrides: dict[str, Any] | None = None) -> Job:
+    """Validate the config, prepare the data and start an sft/dpo job (the CLI and the tab use this).
+
+    DPO's reference is `parent` (a registry adapter name), else the champion, else the base.
+    """
+    from training.jobs import JobRunner
+    from training.recipe import resolve_config
+    from training.registry import champion
+
+    over = dict(overrides or {})
+    cfg = resolve_config(preset, over, method=method)  # fail fast, before any export or process
+    data_dir, snap_id = training_data_dir(sv, snapshot, cfg.family)
+    over.update(preset=preset, snapshot=str(data_dir))
+    if snap_id:
+        over["snapshot_id"] = snap_id
+    parent_rec = sv.store.registry.require_model(parent) if parent else (champion(sv.store) if method == "dpo" else None)
+    if parent_rec is not None and parent_rec.path:
+        over.update(parent_adapter=parent_rec.path, parent_name=parent_rec.name)
+    resolve_config(preset, {k: v for k, v in over.items() if k != "preset"}, method=method)
+    return JobRunner(sv.store, sv.settings).start(method, {**over, "method": method})
+
+
+def register_output(sv: Any, job: Job, prefix: str = "voice") -> str | None:
+    """Register a succeeded training job's adapter once; returns its registry name."""
+    from training.registry import register_adapter
+
+    runtime = dict(job.config.get("_runtime") or {})
+    if job.status != JobStatus.succeeded or not job.output or job.kind not in ("sft", "dpo"):
+        return None
+    if runtime.get("registered_as"):
+        return runtime["registered_as"]
+    rec = register_adapter(sv.store, path=job.output, prefix=prefix)
+    runtime["registered_as"] = rec.name
+    sv.store.registry.update_job(job.id, config={**job.config, "_runtime": runtime})
+    return rec.name
+
+
+def _parse_sets(items: list[str]) -> dict[str, Any]:
+    over: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        over[key.strip().replace("-", "_")] = value
+    return over
+
+
+def _follow(sv: Any, job: Job) -> Job:
+    from training.jobs import JobRunner
+
+    runner = JobRunner(sv.store, sv.settings)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task(f"{job.kind} {job.id}", total=None, loss="-")
+
+        def update(j: Job) -> None:
+            bar.update(task, completed=j.step, total=j.total_steps,
+                       loss=f"{j.loss[-1][1]:.3f}" if j.loss else "-")
+
+        return runner.wait(job.id, on_update=update, interval=1.0)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the training commands to the CLI."""
+    from ui.cli import emit_json, services
+
+    @app.command()
+    def train(ctx: typer.Context,
+              preset: str = typer.Option(..., help="Preset name (training/configs/) or YAML path."),
+              snapshot: str = typer.Option(None, help="Snapshot id/version or a directory (default: latest)."),
+              method: str = typer.Option("sft", help="sft or dpo."),
+              parent: str = typer.Option(None, help="Adapter to continue from (DPO default: the champion)."),
+              base_model: str = typer.Option(None, help="Override the preset's base model."),
+              set_: list[str] = typer.Option([], "--set", help="Override any config field: KEY=VALUE."),
+              wait: bool = typer.Option(True, help="Follow the job and register the adapter when it is done."),
+              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Start a LoRA training job (out of process); follow it and register the adapter."""
+        sv = services(ctx)
+        over = _parse_sets(set_)
+        if base_model:
+            over["base_model"] = base_model
+        job = start_training(sv, preset=preset, method=method, snapshot=snapshot, parent=parent, overrides=over)
+        if wait:
+            job = _follow(sv, job)
+            register_output(sv, job)
+            job = sv.store.registry.require_job(job.id)
+        summary = job_summary(job)
+        if as_json:
+            emit_json(summary)
+        elif job.status == JobStatus.succeeded:
+            out.print(f"[green]done[/] {job.id}: adapter [bold]{summary['registered_as']}[/] at {job.output}")
+        elif job.status == JobStatus.failed:
+            out.print(f"[red]failed[/] {job.id}\n{job.error}")
+        else:
+            out.print(f"started job {job.id} ({job.kind}); follow with `idiolect jobs`")
+        if job.status == JobStatus.failed:
+            raise typer.Exit(1)
+
+    @app.command()
+    def serve(ctx: typer.Context,
+              base_model: str = typer.Option(None, help="Base model id/path (default: the adapters' base)."),
+              adapter: list[str] = typer.Option([], help="Registry adapter names to serve (default: all ready ones)."),
+              backend: str = typer.Option("auto", help="vllm, cpu or auto (vLLM when it and a GPU are present)."),
+              port: int = typer.Option(8000, help="Port on 127.0.0.1."),
+              family: str = typer.Option(None, help="Model family (reasoning parser); default from the adapters."),
+              vllm_bin: str = typer.Option("vllm", help="The vllm executable (its own environment)."),
+              print_command: bool = typer.Option(False, help="Only print the server command."),
+              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Serve a base model and its adapters (OpenAI-compatible) and register the endpoints."""
+        from training.jobs import JobRunner
+        from training.registry import adapters as list_adapters
+        from training.serve import ServeSpec, command_for, spec_dict
+
+        sv = services(ctx)
+        recs = [sv.store.registry.require_model(n) for n in adapter] or list_adapters(sv.store, base_model=base_model)
+        base = base_model or (recs[-1].base_model if recs else None)
+        if not base:
+            raise ConfigError("nothing to serve: pass --base-model or train an adapter first")
+        recs = [r for r in recs if r.base_model == base]
+        fam = family or next((r.config.get("family") for r in recs if r.config.get("family")), "generic")
+        spec = ServeSpec(base_model=base, adapters={r.name: r.path for r in recs if r.path}, backend=backend,
+                         port=port, family=fam, vllm_bin=vllm_bin)
+        if print_command:
+            cmd = command_for(spec)
+            emit_json({"command": cmd}) if as_json else out.print(" ".join(cmd))
+            return
+        runner = JobRunner(sv.store, sv.settings)
+        job = runner.wait(runner.start("serve", spec_dict(spec)).id, timeout=spec.health_timeout + 60)
+        summary = {**job_summary(job), "url": job.output, "models": [spec.served_name or base, *spec.adapters]}
+        if as_json:
+            emit_json(summary)
+        elif job.output:
+            out.print(f"serving at [bold]{job.output}[/] (job {job.id}): {', '.join(summary['models'])}")
+        else:
+            out.print(f"[red]server failed[/] {job.id}\n{job.error}")
+            raise typer.Exit(1)
+
+    @app.command()
+    def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """The model registry: base models, adapters with lineage, the champion."""
+        from training.registry import champion
+
+        sv = services(ctx)
+        champ = champion(sv.store)
+        rows = [{**m.model_dump(mode="json"), "champion": bool(champ and champ.name == m.name)}
+                for m in sv.store.registry.list_models()]
+        if as_json:
+            emit_json({"champion": champ.name if champ else None, "models": rows})
+            return
+        table = Table("name", "kind", "base", "parent", "method", "snapshot", "eval_loss", "status", "endpoint")
+        for r in rows:
+            loss = r["metrics"].get("eval_loss")
+            table.add_row(("* " if r["champion"] else "") + r["name"], r["kind"], r["base_model"], r["parent"] or "",
+                          r["method"] or "", (r["snapshot_id"] or "")[:10], f"{loss:.3f}" if loss else "",
+                          r["status"], r["endpoint"] or "")
+        out.print(table)
+
+    @app.command()
+    def jobs(ctx: typer.Context,
+             cancel: str = typer.Option(None, help="Cancel this job id."),
+             resume: str = typer.Option(None, help="Restart a failed/cancelled job from its checkpoint."),
+             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Training and serving jobs: status, step, loss, ETA; cancel or resume one."""
+        from training.jobs import JobRunner
+
+        sv = services(ctx)
+        runner = JobRunner(sv.store, sv.settings)
+        if cancel:
+            runner.cancel(cancel)
+        if resume:
+            runner.resume(resume)
+        listed = runner.list()
+        for j in listed:
+            register_output(sv, j)
+        summaries = [job_summary(sv.store.registry.require_job(j.id)) for j in listed]
+        if as_json:
+            emit_json({"jobs": summaries})
+            return
+        table = Table("id", "kind", "status", "step", "loss", "eval", "eta", "adapter / output")
+        for s in summaries:
+            eta = f"{s['eta_seconds'] / 60:.1f} min" if s["eta_seconds"] else ""
+            table.add_row(s["id"], s["kind"], s["status"], f"{s['step']}/{s['total_steps'] or '?'}",
+                          f"{s['loss']:.3f}" if s["loss"] is not None else "",
+                          f"{s['eval_loss']:.3f}" if s["eval_loss"] is not None else "", eta,
+                          s["registered_as"] or s["output"] or "")
+        out.print(table)
