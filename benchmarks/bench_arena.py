@@ -90,7 +90,7 @@ def bench_store_votes(n_existing: int, n_measured: int) -> dict:
     from core.store import Store
     from eval.arena import Arena, Contestant
 
-    s = Settings()
+    s = Settings(home=Path(tempfile.mkdtemp(prefix="bench-arena-store-")))
     s.ensure_dirs()
     store = Store.open(s.db_url)
     cs = [Contestant(name="base", kind="base", base_model="m"), Contestant(name="voice-v1", kind="adapter", base_model="m")]
@@ -108,9 +108,10 @@ def bench_store_votes(n_existing: int, n_measured: int) -> dict:
             "max_ms": max(lat)}
 
 
-def bench_api_votes(raters: int, per_rater: int) -> dict:
-    """Vote latency through the Gradio API (gradio_client), battles created first, concurrency `raters`."""
-    from gradio_client import Client
+def _serve_app(home: str, conn) -> None:  # noqa: ANN001  (a multiprocessing Connection)
+    """Child process: fake model server + the arena app; sends the app URL, serves until told to stop."""
+    os.environ["IDIOLECT_HOME"] = home
+    import core  # noqa: F401
 
     from core.config import Settings
     from core.store import Store
@@ -119,32 +120,55 @@ def bench_api_votes(raters: int, per_rater: int) -> dict:
     from tests.fakes.openai_chat import fake_openai
     from ui.services import Services
 
-    s = Settings()
+    s = Settings(home=Path(home))
     s.ensure_dirs()
     store = Store.open(s.db_url)
-    lat: list[float] = []
-    lock = threading.Lock()
     with fake_openai({n: "Short answer." for n in MODEL_NAMES}) as srv:
         register_models(store, srv.url)
         services = Services(s, store=store, arena=Arena(store, OpenAIStreams(), champion=lambda: "voice-v1"))
         with arena_app(services) as demo:
-
-            def play(r: int) -> None:
-                c = Client(demo.local_url, verbose=False)
-                for k in range(per_rater):
-                    c.predict("Type my own", f"r{r} p{k}", f"rater{r}", api_name="/new_battle")
-                    t = time.perf_counter()
-                    c.predict("", f"rater{r}", api_name="/vote_left")
-                    with lock:
-                        lat.append((time.perf_counter() - t) * 1000)
-                c.close()
-
-            t0 = time.perf_counter()
-            with ThreadPoolExecutor(raters) as pool:
-                list(pool.map(play, range(raters)))
-            wall = time.perf_counter() - t0
-    n = store.arena.count_votes()
+            conn.send(demo.local_url)
+            conn.recv()  # stop signal
+            conn.send(store.arena.count_votes())
     store.close()
+
+
+def bench_api_votes(raters: int, per_rater: int) -> dict:
+    """Vote latency through the Gradio API: the app in its own process, `raters` clients at once.
+
+    The server runs in a child process so the measured clients do not share its interpreter
+    lock; each rater creates a battle (one-sentence answers) and then votes; only the vote
+    call is timed.
+    """
+    import multiprocessing as mp
+
+    from gradio_client import Client
+
+    home = tempfile.mkdtemp(prefix="bench-arena-api-")
+    parent, child = mp.Pipe()
+    proc = mp.get_context("spawn").Process(target=_serve_app, args=(home, child), daemon=True)
+    proc.start()
+    url = parent.recv()
+    lat: list[float] = []
+    lock = threading.Lock()
+
+    def play(r: int) -> None:
+        c = Client(url, verbose=False)
+        for k in range(per_rater):
+            c.predict("Type my own", f"r{r} p{k}", f"rater{r}", api_name="/new_battle")
+            t = time.perf_counter()
+            c.predict("", f"rater{r}", api_name="/vote_left")
+            with lock:
+                lat.append((time.perf_counter() - t) * 1000)
+        c.close()
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(raters) as pool:
+        list(pool.map(play, range(raters)))
+    wall = time.perf_counter() - t0
+    parent.send("stop")
+    n = parent.recv()
+    proc.join(30)
     return {"raters": raters, "votes": len(lat), "stored": n, "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95),
             "wall_s": wall}
 

@@ -31,7 +31,8 @@ def run(tiny: Path, snap: Path, out: Path, packing: bool, steps: int) -> dict:
     t = time.perf_counter()
     result = sft.main(cfg)
     wall = time.perf_counter() - t
-    events = [line for line in (out / "progress.jsonl").read_text().splitlines()] if (out / "progress.jsonl").exists() else []
+    progress = out / "progress.jsonl"
+    events = progress.read_text().splitlines() if progress.exists() else []
     m = result["metrics"]
     tokens = m.get("num_tokens") or _last_tokens(out)
     return {"packing": packing, "steps": m["global_step"], "train_s": m["train_runtime"], "wall_s": wall,
@@ -53,10 +54,11 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=20)
     args = p.parse_args()
-    from conftest import fixture_texts  # tests/conftest.py
-    from training.tiny import build_tiny_model
-
     import importlib.util
+
+    from conftest import fixture_texts  # tests/conftest.py
+
+    from training.tiny import build_tiny_model
     spec = importlib.util.spec_from_file_location("tconf", ROOT / "tests" / "training" / "conftest.py")
     tconf = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tconf)

@@ -299,7 +299,7 @@ _END = object()
 
 def baseline_messages(prompt: str, *, style_card: str, examples: list[str],
                       system: str | None = None) -> list[dict[str, str]]:
-    """The prompting baseline: base model + style card + retrieved examples of the person's writing.
+    """Return the prompting baseline: base model + style card + retrieved examples of the person's writing.
 
     Args:
         prompt: the user's question.
@@ -325,7 +325,7 @@ def baseline_messages(prompt: str, *, style_card: str, examples: list[str],
 
 def messages_for(model: ModelRecord, prompt: str, *, system: str | None = None, style_card: str = "",
                  examples: list[str] | None = None) -> list[dict[str, str]]:
-    """The messages to send `prompt` to `model`: the baseline gets its card and examples, others don't.
+    """Return the messages to send `prompt` to `model`: the baseline gets its card and examples, others don't.
 
     An adapter carries the voice in its weights, so it gets the plain prompt (plus `system`,
     as in training); the base model gets the same, which is what makes it the floor.
@@ -337,7 +337,7 @@ def messages_for(model: ModelRecord, prompt: str, *, system: str | None = None, 
 
 
 def client_for(model: ModelRecord, **kwargs: Any) -> GenerationClient:
-    """A GenerationClient for the endpoint serving `model`; LLMError when it is not served."""
+    """Return A GenerationClient for the endpoint serving `model`; LLMError when it is not served."""
     if not model.endpoint:
         raise LLMError(f"model {model.name!r} is not served anywhere yet (run `idiolect serve`)")
     return GenerationClient(model.endpoint, **kwargs)

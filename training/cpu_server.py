@@ -154,7 +154,7 @@ class ModelHost:
             del self.adapters[name]
 
     def models(self) -> list[dict[str, Any]]:
-        """The /v1/models entries (base, then adapters with the base as parent)."""
+        """Return the /v1/models entries (base, then adapters with the base as parent)."""
         now = int(time.time())
         out = [{"id": self.base_name, "object": "model", "created": now, "owned_by": "idiolect",
                 "root": self.base_path, "parent": None}]
@@ -219,7 +219,7 @@ class ModelHost:
 
 
 def build_app(host: ModelHost) -> FastAPI:
-    """The FastAPI app for one ModelHost."""
+    """Return the FastAPI app for one ModelHost."""
     app = FastAPI(title="idiolect CPU server", docs_url=None, redoc_url=None)
     think = host.family in ("qwen3", "deepseek_r1", "qwq", "generic")
 
@@ -282,7 +282,7 @@ def build_app(host: ModelHost) -> FastAPI:
                 n_p = n_o = 0
                 yield chunk({"role": "assistant", "content": ""})
                 try:
-                    for piece, n_p, n_o in host.stream(model, messages, stop=stop, **params):
+                    for piece, n_p, n_o in host.stream(model, messages, stop=stop, **params):  # noqa: B007 (totals used after)
                         for kind, text in split.feed(piece):
                             yield chunk({kind: text})
                     for kind, text in split.flush():
@@ -300,7 +300,7 @@ def build_app(host: ModelHost) -> FastAPI:
             split = ReasoningSplitter(think)
             parts: dict[str, list[str]] = {"reasoning": [], "content": []}
             n_p = n_o = 0
-            for piece, n_p, n_o in host.stream(model, messages, stop=stop, **params):
+            for piece, n_p, n_o in host.stream(model, messages, stop=stop, **params):  # noqa: B007 (totals used after)
                 for kind, text in split.feed(piece):
                     parts[kind].append(text)
             for kind, text in split.flush():

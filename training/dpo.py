@@ -23,7 +23,7 @@ from training.rundata import ProgressWriter, load_preference_rows, snapshot_iden
 
 
 def make_parser() -> Any:
-    """The command-line parser (one flag per TrainConfig field)."""
+    """Return the command-line parser (one flag per TrainConfig field)."""
     return _make_parser("dpo")
 
 

@@ -49,7 +49,7 @@ RUNTIME = "_runtime"
 
 
 def log_tail(path: str | Path | None, chars: int = LOG_TAIL_CHARS) -> str:
-    """The last `chars` characters of a log file ("" when absent)."""
+    """Return the last `chars` characters of a log file ("" when absent)."""
     if not path or not Path(path).exists():
         return ""
     with Path(path).open("rb") as fh:

@@ -29,14 +29,14 @@ def run_dirs(cfg: TrainConfig) -> tuple[Path, Path, Path]:
 
 
 def resume_checkpoint(cfg: TrainConfig, checkpoints: Path) -> str | None:
-    """The newest checkpoint to resume from, when resuming is on and one exists."""
+    """Return the newest checkpoint to resume from, when resuming is on and one exists."""
     if not cfg.resume or not checkpoints.is_dir():
         return None
     return get_last_checkpoint(str(checkpoints))
 
 
 def load_tokenizer(cfg: TrainConfig) -> Any:
-    """The base model's tokenizer, with a pad token (batches need one)."""
+    """Return the base model's tokenizer, with a pad token (batches need one)."""
     tok = AutoTokenizer.from_pretrained(cfg.base_model)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -44,7 +44,7 @@ def load_tokenizer(cfg: TrainConfig) -> Any:
 
 
 def load_model(cfg: TrainConfig) -> Any:
-    """The base model: full precision on CPU, bf16 on GPU, NF4 4-bit for QLoRA."""
+    """Return the base model: full precision on CPU, bf16 on GPU, NF4 4-bit for QLoRA."""
     kwargs: dict[str, Any] = {}
     if cfg.use_cpu:
         kwargs["dtype"] = torch.float32
@@ -77,7 +77,7 @@ def load_model(cfg: TrainConfig) -> Any:
 
 
 def lora_config(cfg: TrainConfig) -> LoraConfig:
-    """The LoRA adapter to train."""
+    """Return the LoRA adapter to train."""
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.target_modules, modules_to_save=cfg.modules_to_save,
                       task_type="CAUSAL_LM")
@@ -150,7 +150,7 @@ class ProgressCallback(TrainerCallback):
 
 
 def lora_state(model: Any) -> dict[str, Any]:
-    """A detached copy of the trainable LoRA weights (to check training changed them)."""
+    """Return A detached copy of the trainable LoRA weights (to check training changed them)."""
     return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
 
 
@@ -166,7 +166,7 @@ def final_metrics(train_output: Any, eval_metrics: dict[str, Any] | None) -> dic
 
 
 def evaluate_once(trainer: Any) -> dict[str, Any] | None:
-    """The final eval metrics: reuse the eval logged at the last step, else run one."""
+    """Return the final eval metrics: reuse the eval logged at the last step, else run one."""
     if trainer.eval_dataset is None:
         return None
     for entry in reversed(trainer.state.log_history):

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the field table reads best one field per line)
 """Training run configuration: the `TrainConfig` dataclass, YAML presets and CLI overrides.
 
 Torch-free: the CLI and the job runner resolve configs without loading any training library.
@@ -86,7 +87,7 @@ def list_presets() -> list[str]:
 
 
 def preset_path(name_or_path: str) -> Path:
-    """A preset name ("qwen3-8b") or a YAML path -> the YAML file; clear error otherwise."""
+    """Return A preset name ("qwen3-8b") or a YAML path -> the YAML file; clear error otherwise."""
     p = Path(name_or_path).expanduser()
     if p.suffix in (".yaml", ".yml") and p.exists():
         return p
@@ -97,7 +98,7 @@ def preset_path(name_or_path: str) -> Path:
 
 
 def read_preset(name_or_path: str) -> dict[str, Any]:
-    """The raw mapping of a preset file."""
+    """Return the raw mapping of a preset file."""
     path = preset_path(name_or_path)
     try:
         data = yaml.safe_load(path.read_text("utf-8")) or {}

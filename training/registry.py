@@ -50,7 +50,7 @@ def next_adapter_name(store: Store, prefix: str = "voice") -> str:
 
 
 def read_training_result(path: str | Path) -> dict[str, Any]:
-    """The `training_result.json` a training script left in an adapter dir ({} if absent)."""
+    """Return the `training_result.json` a training script left in an adapter dir ({} if absent)."""
     f = Path(path) / RESULT_FILE
     if not f.exists():
         return {}
@@ -146,7 +146,7 @@ def register_adapter(
 
 
 def lineage(store: Store, name: str) -> list[ModelRecord]:
-    """The adapter and its ancestors, newest first (voice-v3, voice-v2, voice-v1)."""
+    """Return the adapter and its ancestors, newest first (voice-v3, voice-v2, voice-v1)."""
     out: list[ModelRecord] = []
     seen: set[str] = set()
     current: str | None = name
@@ -163,7 +163,7 @@ def lineage(store: Store, name: str) -> list[ModelRecord]:
 
 
 def adapters(store: Store, *, base_model: str | None = None, status: str | None = "ready") -> list[ModelRecord]:
-    """Registered adapters, oldest first, optionally for one base model."""
+    """Return registered adapters, oldest first, optionally for one base model."""
     rows = store.registry.list_models(kind=ModelKind.adapter, status=status)
     return [r for r in rows if base_model is None or r.base_model == base_model]
 
@@ -179,7 +179,7 @@ def set_status(store: Store, name: str, status: str) -> ModelRecord:
 
 
 def champion(store: Store) -> ModelRecord | None:
-    """The current champion (the adapter new ones must beat), or None."""
+    """Return the current champion (the adapter new ones must beat), or None."""
     value = store.kv.get(CHAMPION_KEY)
     if not value or not value.get("name"):
         return None

@@ -60,7 +60,7 @@ def load_sft_rows(snapshot: str | Path, split: str = "train") -> list[dict[str, 
 
 
 def _as_turns(value: Any, role: str, where: str, key: str) -> list[dict[str, str]]:
-    """A string or a list of messages -> a list of messages (TRL conversational format)."""
+    """Return A string or a list of messages -> a list of messages (TRL conversational format)."""
     if isinstance(value, str):
         return [{"role": role, "content": value}]
     if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
@@ -96,7 +96,7 @@ def load_preference_rows(snapshot: str | Path) -> list[dict[str, Any]]:
 
 
 def snapshot_identity(snapshot: str | Path, files: list[str]) -> dict[str, str | None]:
-    """The snapshot's id (from its manifest, when present) and a sha256 of the files used."""
+    """Return the snapshot's id (from its manifest, when present) and a sha256 of the files used."""
     root = Path(snapshot)
     h = hashlib.sha256()
     for name in files:

@@ -92,7 +92,7 @@ class ServeSpec:
 
 
 def adapter_rank(path: str | Path) -> int:
-    """The LoRA rank in an adapter's adapter_config.json."""
+    """Return the LoRA rank in an adapter's adapter_config.json."""
     cfg = Path(path) / "adapter_config.json"
     if not cfg.exists():
         raise ConfigError(f"{path}: not an adapter directory (no adapter_config.json)")
@@ -108,7 +108,7 @@ def lora_rank_for(spec: ServeSpec) -> int:
 
 
 def vllm_command(spec: ServeSpec) -> list[str]:
-    """The vLLM command line (prefixed by `env` to allow runtime LoRA updates).
+    """Return the vLLM command line (prefixed by `env` to allow runtime LoRA updates).
 
     `env NAME=VALUE` sets the variable for the child only, and keeps it visible in the job's
     recorded command.
@@ -131,7 +131,7 @@ def vllm_command(spec: ServeSpec) -> list[str]:
 
 
 def cpu_command(spec: ServeSpec, python: str | None = None) -> list[str]:
-    """The CPU server command line (same endpoints as vLLM)."""
+    """Return the CPU server command line (same endpoints as vLLM)."""
     cmd = [python or sys.executable, "-m", "training.cpu_server", "--base-model", spec.base_model,
            "--host", spec.host, "--port", str(spec.port), "--family", spec.family]
     if spec.served_name:
@@ -142,7 +142,7 @@ def cpu_command(spec: ServeSpec, python: str | None = None) -> list[str]:
 
 
 def has_gpu() -> bool:
-    """True when an NVIDIA GPU is visible (device node or nvidia-smi)."""
+    """Return True when an NVIDIA GPU is visible (device node or nvidia-smi)."""
     return Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi") is not None
 
 
@@ -154,7 +154,7 @@ def pick_backend(spec: ServeSpec) -> str:
 
 
 def command_for(spec: ServeSpec) -> list[str]:
-    """The server command line for the chosen backend."""
+    """Return the server command line for the chosen backend."""
     return vllm_command(spec) if pick_backend(spec) == "vllm" else cpu_command(spec)
 
 
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def spec_dict(spec: ServeSpec) -> dict[str, Any]:
-    """A ServeSpec as a job config dict."""
+    """Return A ServeSpec as a job config dict."""
     return asdict(spec)
 
 

@@ -21,7 +21,7 @@ from training.rundata import ProgressWriter, load_sft_rows, snapshot_identity
 
 
 def make_parser() -> Any:
-    """The command-line parser (one flag per TrainConfig field)."""
+    """Return the command-line parser (one flag per TrainConfig field)."""
     return _make_parser("sft")
 
 
@@ -37,7 +37,7 @@ def to_prompt_completion(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _assistant_mask_ready(tok: Any) -> bool:
-    """True when TRL can build an assistant-token mask from this tokenizer's template."""
+    """Return True when TRL can build an assistant-token mask from this tokenizer's template."""
     from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
     template = tok.chat_template

@@ -81,13 +81,13 @@ class RegistryStore:
         return _to_record(row)
 
     def get_model(self, name: str) -> ModelRecord | None:
-        """The model called `name`, or None."""
+        """Return the model called `name`, or None."""
         with self._store.session() as s:
             row = s.get(ModelRow, name)
             return _to_record(row) if row else None
 
     def require_model(self, name: str) -> ModelRecord:
-        """The model called `name`; raises NotFound naming the known models otherwise."""
+        """Return the model called `name`; raises NotFound naming the known models otherwise."""
         rec = self.get_model(name)
         if rec is None:
             known = ", ".join(m.name for m in self.list_models()) or "none"
@@ -158,13 +158,13 @@ class RegistryStore:
         return _to_job(row)
 
     def get_job(self, job_id: str) -> Job | None:
-        """The job with this id, or None."""
+        """Return the job with this id, or None."""
         with self._store.session() as s:
             row = s.get(JobRow, job_id)
             return _to_job(row) if row else None
 
     def require_job(self, job_id: str) -> Job:
-        """The job with this id; raises NotFound otherwise."""
+        """Return the job with this id; raises NotFound otherwise."""
         job = self.get_job(job_id)
         if job is None:
             raise NotFound(f"no job with id {job_id!r}")
@@ -204,7 +204,7 @@ class RegistryStore:
 
 
 def is_terminal(status: JobStatus | str) -> bool:
-    """True once a job can no longer change (succeeded, failed, cancelled)."""
+    """Return True once a job can no longer change (succeeded, failed, cancelled)."""
     return _encode(status) in TERMINAL
 
 

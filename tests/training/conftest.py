@@ -49,7 +49,8 @@ def persona_pairs(max_chars: int = 400) -> list[tuple[str, str]]:
             role = (msg.get("author") or {}).get("role")
             parts = [p for p in (msg.get("content") or {}).get("parts") or [] if isinstance(p, str)]
             text = " ".join(parts).strip()
-            if not text or role not in ("user", "assistant") or (msg.get("metadata") or {}).get("is_visually_hidden_from_conversation"):
+            hidden = (msg.get("metadata") or {}).get("is_visually_hidden_from_conversation")
+            if not text or role not in ("user", "assistant") or hidden:
                 continue
             if role == "user":
                 pairs.append((prev[:max_chars], text[:max_chars]))

@@ -101,7 +101,8 @@ def test_prompt_builders():
                              examples=["Own your iron.", "  "], system="Be brief.")
     assert [m["role"] for m in msgs] == ["system", "user"]
     assert msgs[0]["content"].startswith("Be brief.")
-    assert "Blunt. Electrical analogies." in msgs[0]["content"] and "<example>\nOwn your iron.\n</example>" in msgs[0]["content"]
+    assert "Blunt. Electrical analogies." in msgs[0]["content"]
+    assert "<example>\nOwn your iron.\n</example>" in msgs[0]["content"]
     assert msgs[0]["content"].count("<example>") == 1
     base = ModelRecord(name="qwen3-8b", kind=ModelKind.base, base_model="Qwen/Qwen3-8B")
     baseline = base.model_copy(update={"name": "baseline", "kind": ModelKind.baseline})

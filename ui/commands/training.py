@@ -21,7 +21,7 @@ EXPORT_TARGET = {"qwen3": "qwen3", "apriel": "apriel-1.5", "generic": "none", "l
 
 
 def job_summary(job: Job) -> dict[str, Any]:
-    """A job as a flat JSON-friendly dict (what `--json` prints and the tab shows)."""
+    """Return A job as a flat JSON-friendly dict (what `--json` prints and the tab shows)."""
     runtime = job.config.get("_runtime") or {}
     return {
         "id": job.id, "kind": job.kind, "status": job.status.value, "step": job.step,
@@ -72,7 +72,10 @@ def start_training(sv: Any, *, preset: str, method: str = "sft", snapshot: str |
     over.update(preset=preset, snapshot=str(data_dir))
     if snap_id:
         over["snapshot_id"] = snap_id
-    parent_rec = sv.store.registry.require_model(parent) if parent else (champion(sv.store) if method == "dpo" else None)
+    if parent:
+        parent_rec = sv.store.registry.require_model(parent)
+    else:
+        parent_rec = champion(sv.store) if method == "dpo" else None
     if parent_rec is not None and parent_rec.path:
         over.update(parent_adapter=parent_rec.path, parent_name=parent_rec.name)
     resolve_config(preset, {k: v for k, v in over.items() if k != "preset"}, method=method)
@@ -196,7 +199,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """The model registry: base models, adapters with lineage, the champion."""
+        """Return the model registry: base models, adapters with lineage, the champion."""
         from training.registry import champion
 
         sv = services(ctx)

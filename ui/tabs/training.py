@@ -20,7 +20,7 @@ JOB_COLUMNS = ["id", "kind", "status", "step", "loss", "eval_loss", "eta", "adap
 
 
 def presets() -> list[str]:
-    """The YAML presets shipped with idiolect."""
+    """Return the YAML presets shipped with idiolect."""
     from training.recipe import list_presets
 
     return list_presets()
@@ -64,7 +64,7 @@ def loss_frame(job: Any) -> pd.DataFrame:
 
 
 def job_detail(services: Any, job_id: str) -> dict[str, Any]:
-    """The selected job: summary line, loss curve and log tail."""
+    """Return the selected job: summary line, loss curve and log tail."""
     from training.jobs import JobRunner, log_tail
 
     if not job_id:
