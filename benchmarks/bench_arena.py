@@ -93,7 +93,8 @@ def bench_store_votes(n_existing: int, n_measured: int) -> dict:
     s = Settings(home=Path(tempfile.mkdtemp(prefix="bench-arena-store-")))
     s.ensure_dirs()
     store = Store.open(s.db_url)
-    cs = [Contestant(name="base", kind="base", base_model="m"), Contestant(name="voice-v1", kind="adapter", base_model="m")]
+    cs = [Contestant(name="base", kind="base", base_model="m"),
+          Contestant(name="voice-v1", kind="adapter", base_model="m")]
     arena = Arena(store, lambda c, m: iter(()), contestants=lambda: cs, seed=0)
     for i in range(n_existing):
         arena.vote(arena.new_battle(source="typed", prompt=f"warm {i}").id, ("left", "right", "tie")[i % 3])
@@ -112,7 +113,6 @@ def _serve_app(home: str, conn) -> None:  # noqa: ANN001  (a multiprocessing Con
     """Child process: fake model server + the arena app; sends the app URL, serves until told to stop."""
     os.environ["IDIOLECT_HOME"] = home
     import core  # noqa: F401
-
     from core.config import Settings
     from core.store import Store
     from eval.arena import Arena, OpenAIStreams

@@ -81,7 +81,7 @@ def _pattern(idents: Sequence[str]) -> re.Pattern[str] | None:
 
 
 def names_itself(answer: str, contestant: Contestant) -> bool:
-    """True when `answer` contains one of the contestant's own identifying names."""
+    """Tell whether `answer` contains one of the contestant's own identifying names."""
     pat = _pattern(contestant.identifiers())
     return bool(pat and pat.search(answer))
 
@@ -118,7 +118,7 @@ def contestants_from_registry(store: Store, *, baseline_for: str | None = None) 
 def messages_for(contestant: Contestant, prompt: str, *, style_card: str | None = None,
                  retrieve: Retrieve | None = None,
                  baseline_messages: Callable[..., list[dict[str, str]]] | None = None) -> list[dict[str, str]]:
-    """The chat messages a contestant gets for `prompt`.
+    """Build the chat messages a contestant gets for `prompt`.
 
     Base models and adapters get the bare prompt (the adapter must carry the voice itself);
     the prompting baseline gets the style card and retrieved examples through
@@ -173,7 +173,7 @@ class OpenAIStreams:
 
 
 def golden_prompts(store: Store) -> list[str]:
-    """The owner's golden prompts when the eval store has them, else the default list."""
+    """Return the owner's golden prompts when the eval store has them, else the default list."""
     try:
         evals = store.evals
     except ImportError:  # the eval store is optional for the arena
@@ -194,6 +194,7 @@ def read_validation_prompts(path: str | Path) -> list[str]:
 
     Raises:
         ConfigError: the file is missing or a line is not JSON (naming the line).
+
     """
     p = Path(path)
     if p.is_dir():
@@ -301,6 +302,7 @@ class Arena:
         retrieve: `retrieve(query) -> list[str]` of the person's messages for the baseline.
         baseline_messages: builds the baseline's messages (default core.generate's).
         seed: fixes pairing and side choices (tests); default random.
+
     """
 
     def __init__(self, store: Store, stream: StreamFn, *, champion: Callable[[], str | None] = lambda: None,
@@ -413,7 +415,7 @@ class Arena:
         return Reveal(battle_id, c.value, v.left_model, v.right_model, winner, battle.flags)
 
     def public_battle(self, battle_id: str) -> dict[str, Any]:
-        """What a rater may see before voting: the prompt and the masked answers, no names."""
+        """Return what a rater may see before voting: the prompt and the masked answers, no names."""
         b = self.store.arena.battle(battle_id)
         sides = [c for c in self.contestants() if c.name in (b.left_model, b.right_model)]
         return {"id": b.id, "prompt": b.prompt, "source": b.prompt_source,

@@ -39,7 +39,7 @@ class RatedVote:
 
 
 def choice_of(v: VoteLike) -> str:
-    """A vote's choice as its string value (left, right, tie, both_bad)."""
+    """Return a vote's choice as its string value (left, right, tie, both_bad)."""
     c = v.choice
     return str(getattr(c, "value", c))
 
@@ -171,6 +171,7 @@ def bradley_terry(votes: Sequence[VoteLike], *, models: Sequence[str] | None = N
         votes: the votes (left_model, right_model, choice, prompt).
         models: models to include even if they have no votes yet.
         anchor: a model pinned to 1000; default centres the mean on 1000.
+
     """
     d = _design(votes, models)
     if not d.models:
@@ -197,6 +198,7 @@ def bootstrap_ratings(votes: Sequence[VoteLike], *, rounds: int = 1000, seed: in
         models: models to list even without votes.
         anchor: a model pinned to 1000 (its interval is then a point).
         chunk: rounds fitted per batch.
+
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")

@@ -51,7 +51,7 @@ class SPRTResult:
     path: list[float] = field(default_factory=list)
 
     def describe(self) -> str:
-        """The state in plain words, e.g. "voice-v3 beats voice-v2: 68% [58–76], decided after 54 votes"."""
+        """Describe the state in plain words, e.g. "voice-v3 beats voice-v2: 68% [58–76], decided after 54 votes"."""
         rate = (f"{self.rate:.0%} [{self.lower_ci * 100:.0f}–{self.upper_ci * 100:.0f}]"
                 if self.rate is not None and self.lower_ci is not None and self.upper_ci is not None
                 else "no decisive votes")
@@ -99,6 +99,7 @@ def sprt(votes: Sequence[VoteLike], champion: str, challenger: str, *, p1: float
         p0: win rate under H0.
         max_decisive: optional cap on decisive votes; reaching it without a crossing stops
             the test with decision "cap" (the champion stays).
+
     """
     if not 0 < p0 < p1 < 1:
         raise ValueError(f"need 0 < p0 < p1 < 1; got p0={p0}, p1={p1}")
@@ -162,23 +163,34 @@ def sprt_votes_needed(outcomes: np.ndarray, *, p1: float, alpha: float, beta: fl
 
 
 def promotion(votes: Sequence[VoteLike], champion: str, challenger: str, *, p1: float = 0.65,
-              alpha: float = 0.05, beta: float = 0.2, rounds: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Should `challenger` replace `champion`? Only when the evidence says so.
+              alpha: float = 0.05, beta: float = 0.2, rounds: int = 1000, seed: int = 0,
+              min_prompts: int = 10, min_decisive: int = 20) -> dict[str, Any]:
+    """Decide whether `challenger` replaces `champion`: only when the evidence says so.
 
     Yes when the SPRT accepts "challenger is better", or when the challenger's bootstrap
     interval lies wholly above the champion's (the intervals say so even without a
-    pre-registered sequential test). Otherwise the champion stays.
+    pre-registered sequential test). The interval rule needs at least `min_prompts` distinct
+    prompts and `min_decisive` decisive head-to-head votes: a percentile bootstrap over a
+    handful of prompts gives intervals that look tight and mean nothing (one prompt gives a
+    zero-width interval). Otherwise the champion stays.
     """
     test = sprt(votes, champion, challenger, p1=p1, alpha=alpha, beta=beta)
-    lb = bootstrap_ratings(votes, rounds=rounds, seed=seed, models=[champion, challenger])
-    r = {x.model: x for x in lb.ratings}
-    separated = (r[challenger].votes > 0 and r[champion].votes > 0
-                 and r[challenger].lower > r[champion].upper)
+    duel = [v for v in votes if {v.left_model, v.right_model} == {champion, challenger}]
+    prompts = len({v.prompt for v in duel})
+    decisive = sum(1 for v in duel if choice_of(v) in ("left", "right"))
+    separated = False
+    r: dict[str, Any] = {}
+    if prompts >= min_prompts and decisive >= min_decisive:
+        lb = bootstrap_ratings(duel, rounds=rounds, seed=seed, models=[champion, challenger])
+        r = {x.model: x for x in lb.ratings}
+        separated = r[challenger].lower > r[champion].upper
     promote = test.decision == "challenger" or separated
-    reason = (test.describe() if test.decision == "challenger" else
-              f"{challenger}'s interval [{r[challenger].lower:.0f}, {r[challenger].upper:.0f}] lies above "
-              f"{champion}'s [{r[champion].lower:.0f}, {r[champion].upper:.0f}]" if separated else test.describe())
-    return {"promote": promote, "reason": reason, "sprt": test.as_dict()}
+    if test.decision != "challenger" and separated:
+        reason = (f"{challenger}'s interval [{r[challenger].lower:.0f}, {r[challenger].upper:.0f}] lies above "
+                  f"{champion}'s [{r[champion].lower:.0f}, {r[champion].upper:.0f}] over {prompts} prompts")
+    else:
+        reason = test.describe()
+    return {"promote": promote, "reason": reason, "sprt": test.as_dict(), "prompts": prompts}
 
 
 def arena_summary(votes: Sequence[VoteLike], *, champion: str | None, models: Sequence[str] | None = None,

@@ -65,8 +65,9 @@ def _flagged(battle: Battle, side: str) -> bool:
     return f"names_own_model:{side}" in battle.flags
 
 
-def pairs_from_vote(vote: Vote, battle: Battle, *, allow_decisive: bool = True) -> tuple[list[PreferencePair], list[str]]:
-    """The unscrubbed pairs one vote implies, and the reasons anything was skipped."""
+def pairs_from_vote(vote: Vote, battle: Battle, *,
+                    allow_decisive: bool = True) -> tuple[list[PreferencePair], list[str]]:
+    """List the unscrubbed pairs one vote implies, and the reasons anything was skipped."""
     pairs: list[PreferencePair] = []
     skipped: list[str] = []
     answers = {"left": battle.left_answer.strip(), "right": battle.right_answer.strip()}
@@ -132,6 +133,7 @@ def convert_votes(store: Store, scrub: ScrubFn, *, votes: Iterable[Vote] | None 
 
     Returns:
         Counts of what was created, what already existed and what was skipped, by reason.
+
     """
     report = ConversionReport()
     vote_list = list(store.arena.votes() if votes is None else votes)

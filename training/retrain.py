@@ -121,7 +121,7 @@ def _latest_snapshot_dir(store: Store) -> Path | None:
 
 
 def render_family(family: str, base_model: str) -> Family:
-    """The reasoning format to render examples in.
+    """Pick the reasoning format to render examples in.
 
     Presets name families the trainer knows ("qwen3", "generic", "llama"); the renderer knows
     the reasoning conventions ("qwen3", "apriel-1.5", "none"). A preset family the renderer
@@ -201,6 +201,7 @@ def retrain(store: Store, settings: Settings, scrub: ScrubFn, cfg: RetrainConfig
     Raises:
         ConfigError: nothing to train on, too few pairs, or no base model to train.
         JobError: a training job failed (its log tail is in the message).
+
     """
     from training.jobs import JobRunner
     from training.serve import hot_load

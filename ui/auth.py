@@ -31,10 +31,11 @@ def raters_path(home: Path) -> Path:
 
 
 def load_raters(home: Path) -> dict[str, dict[str, str]]:
-    """The rater table from the home folder ({} when there is none).
+    """Read the rater table from the home folder ({} when there is none).
 
     Raises:
         ConfigError: the file exists but is not the expected JSON.
+
     """
     p = raters_path(home)
     if not p.exists():
@@ -75,7 +76,7 @@ def remove_rater(home: Path, name: str) -> bool:
 
 
 def make_auth(raters: dict[str, dict[str, str]]) -> AuthFn | None:
-    """A Gradio `auth` callable checking name and password, or None when there are no raters."""
+    """Build a Gradio `auth` callable checking name and password, or None when there are no raters."""
     if not raters:
         return None
     table = dict(raters)
@@ -90,12 +91,12 @@ def make_auth(raters: dict[str, dict[str, str]]) -> AuthFn | None:
 
 
 def auth_from_home(home: Path) -> AuthFn | None:
-    """The Gradio auth for the raters configured under `home` (None when there are none)."""
+    """Build the Gradio auth for the raters configured under `home` (None when there are none)."""
     return make_auth(load_raters(home))
 
 
 def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach."""
+    """Tell whether `host` is an address only this machine can reach."""
     h = (host or "").strip().strip("[]")
     if h in ("localhost", "localhost.localdomain"):
         return True
@@ -110,6 +111,7 @@ def check_bind(host: str, auth: Any) -> None:
 
     Raises:
         ConfigError: `host` is not a loopback address and `auth` is empty.
+
     """
     if is_loopback(host) or auth:
         return

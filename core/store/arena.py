@@ -89,6 +89,7 @@ class ArenaStore:
         Raises:
             NotFound: the battle does not exist.
             AlreadyVoted: this rater already voted on this battle.
+
         """
         with self._store.session() as s:
             battle = s.get(BattleRow, vote.battle_id)

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.fakes.openai_chat import fake_openai
 
 from core.errors import ConfigError, IdiolectError, NotFound
 from core.schemas import Battle, ModelKind, ModelRecord, Vote, VoteChoice, utcnow
@@ -18,13 +17,14 @@ from core.store.arena import AlreadyVoted, ArenaStore
 from eval.arena import (
     Arena,
     Contestant,
+    OpenAIStreams,
     contestants_from_registry,
     mask_identities,
     names_itself,
-    OpenAIStreams,
     pick_pair,
     read_validation_prompts,
 )
+from tests.fakes.openai_chat import fake_openai
 
 
 def register(store, url: str, names=("tiny-base", "voice-v1", "voice-v2")) -> None:
@@ -186,7 +186,8 @@ def test_validation_prompts_from_a_snapshot_file(tmp_path: Path) -> None:
 
 def test_vote_latency_is_small_without_generation(store) -> None:
     """Smoke check of the vote path cost (the benchmark measures it properly)."""
-    arena = Arena(store, OpenAIStreams(), contestants=lambda: [contestant("a", "base", 0), contestant("b", "adapter", 1)])
+    pair = [contestant("a", "base", 0), contestant("b", "adapter", 1)]
+    arena = Arena(store, OpenAIStreams(), contestants=lambda: pair)
     ids = [arena.new_battle(source="typed", prompt=f"p{i}").id for i in range(20)]
     t = time.perf_counter()
     for i in ids:

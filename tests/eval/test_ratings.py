@@ -261,6 +261,13 @@ def test_promotion_needs_sprt_or_separated_intervals_and_summary_is_json_ready()
     assert yes["promote"] and "beats voice-v1" in yes["reason"]
     even = simulate({"voice-v1": 1000, "voice-v2": 1000}, 12, rng)
     assert not promotion(even, "voice-v1", "voice-v2", rounds=200)["promote"]
+    # One prompt makes zero-width bootstrap intervals: they must not promote anyone.
+    one_prompt = [RatedVote("voice-v2", "voice-v1", "left", "same prompt")] * 2
+    assert not promotion(one_prompt, "voice-v1", "voice-v2", rounds=200)["promote"]
+    # Intervals alone can promote, given enough prompts, even with an SPRT designed for a bigger gap.
+    lopsided = simulate({"voice-v1": 1000, "voice-v2": 1150}, 400, rng)
+    by_interval = promotion(lopsided, "voice-v1", "voice-v2", p1=0.9, rounds=300)
+    assert by_interval["promote"] and ("lies above" in by_interval["reason"] or "beats" in by_interval["reason"])
     summary = arena_summary(strong + simulate({"base": 900, "voice-v1": 1000}, 40, rng),
                             champion="voice-v1", rounds=100)
     json.dumps(summary)

@@ -1,4 +1,4 @@
-"""A rater in a real browser (Debian chromium): two streamed answers, a vote by keyboard, the reveal, the leaderboard."""
+"""A rater in a real browser (Debian chromium): two streamed answers, a keyboard vote, the reveal, the leaderboard."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from ui.services import Services
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(),
+                                 reason="Debian chromium is not at /usr/bin/chromium (apt-get install chromium)")]
 
 
 def test_rater_votes_sees_reveal_and_leaderboard_changes(settings, store) -> None:

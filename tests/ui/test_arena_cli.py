@@ -92,7 +92,8 @@ def test_rater_accounts_and_gradio_auth(cli, settings) -> None:
     assert (settings.home / "raters.json").stat().st_mode & 0o777 == 0o600
     auth = auth_from_home(settings.home)
     assert auth("ann", "correct horse") and not auth("ann", "wrong") and not auth("bob", "correct horse")
-    assert json.loads(CliRunner().invoke(cli, ["arena", "rater", "list", "--json"], obj=sv).output) == {"raters": ["ann"]}
+    listed = CliRunner().invoke(cli, ["arena", "rater", "list", "--json"], obj=sv).output
+    assert json.loads(listed) == {"raters": ["ann"]}
     r = CliRunner().invoke(cli, ["arena", "rater", "add", "bob", "--password", "short"], obj=sv)
     assert r.exit_code != 0 and "at least 8" in r.output
     assert CliRunner().invoke(cli, ["arena", "rater", "remove", "ann"], obj=sv).exit_code == 0

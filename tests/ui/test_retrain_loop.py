@@ -1,4 +1,4 @@
-"""The preference loop end to end on the tiny model: votes -> pairs -> retrain -> voice-v2 served and in the next battle.
+"""The preference loop on the tiny model: votes -> pairs -> retrain -> voice-v2 served and in the next battle.
 
 Real pieces only: the tiny Llama trained by TRL in job subprocesses, served by the CPU
 OpenAI-compatible server (training.cpu_server) with runtime adapter loading, battles

@@ -39,7 +39,7 @@ if (!window.__idiolectArenaKeys) {
 
 
 def make_arena(services: Any) -> Arena:
-    """The Arena over the app's services (a ready one in `services.arena` wins, e.g. in tests)."""
+    """Build the Arena over the app's services (a ready one in `services.arena` wins, e.g. in tests)."""
     ready = getattr(services, "arena", None)
     if ready is not None:
         return ready

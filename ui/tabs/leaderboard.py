@@ -84,6 +84,10 @@ def status_text(summary: dict[str, Any]) -> str:
     if not summary["sprt"]:
         lines.append("- Sequential test: no votes between the champion and a challenger yet.")
     lines.append(f"- {summary['position_bias']['summary']}")
+    n_prompts = summary["leaderboard"]["prompts"]
+    if summary["votes"] and n_prompts < 10:
+        lines.append(f"- The intervals rest on only {n_prompts} prompt(s): treat them as rough "
+                     "until there are 10 or more.")
     s = summary["settings"]
     lines.append(f"\n<small>SPRT p1 = {s['p1']}, α = {s['alpha']}, β = {s['beta']}; "
                  "ties and both-bad count as half a win in the ratings and are left out of the win rates "
