@@ -233,3 +233,17 @@ def config_from_args(method: str, argv: list[str] | None = None) -> TrainConfig:
                       if k in FIELD_NAMES and v is not None})
     overrides.pop("method", None)
     return resolve_config(preset, overrides, method=method)
+
+
+def run_script(method: str, main: Any, argv: list[str]) -> None:
+    """Entry point shared by `python -m training.sft|dpo`: exit 2 on bad input, 143 when interrupted."""
+    import sys
+
+    from core.errors import IdiolectError
+
+    try:
+        result = main(config_from_args(method, argv))
+    except IdiolectError as e:  # bad input: one clear line, non-zero exit
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(143 if result.get("interrupted") else 0)

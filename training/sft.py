@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.recipe import TrainConfig, config_from_args
+from training.recipe import TrainConfig
 from training.recipe import make_parser as _make_parser
 from training.rundata import ProgressWriter, load_sft_rows, snapshot_identity
 
@@ -127,11 +127,6 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from core.errors import IdiolectError
+    from training.recipe import run_script
 
-    try:
-        result = main(config_from_args("sft", sys.argv[1:]))
-    except IdiolectError as e:  # bad input: one clear line, non-zero exit
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(143 if result.get("interrupted") else 0)
+    run_script("sft", main, sys.argv[1:])
