@@ -2,8 +2,11 @@
 
 No weights can be downloaded on the machines this project is tested on, so every training,
 serving and generation path is exercised on this model: real code on real tensors, just small.
+`--arch qwen3` builds the Qwen3 architecture with Qwen3's own chat template (the one the
+Qwen3 presets meet on a real checkpoint: no generation markers, so TRL patches it), to run
+those presets' exact code path without their weights.
 
-    python -m training.tiny OUT_DIR [--corpus FILE ...]
+    python -m training.tiny OUT_DIR [--corpus FILE ...] [--arch llama|qwen3] [--hidden-size 64 --layers 2]
 """
 
 from __future__ import annotations
@@ -41,11 +44,15 @@ def build_tiny_model(
     hidden_size: int = 64,
     layers: int = 2,
     seed: int = 0,
+    arch: str = "llama",
 ) -> Path:
-    """Write tokenizer + random-weight LlamaForCausalLM to `out_dir`; returns the path."""
+    """Write tokenizer + random-weight causal LM (`arch`: llama or qwen3) to `out_dir`; returns the path."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import AutoModelForCausalLM, GenerationConfig, PreTrainedTokenizerFast
+
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,18 +74,13 @@ def build_tiny_model(
         pad_token="<|pad|>",
         model_max_length=1024,
     )
-    hf_tok.chat_template = CHATML_TEMPLATE
+    hf_tok.chat_template = chat_template_for(arch)
     hf_tok.save_pretrained(out)
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(hf_tok), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=1024, bos_token_id=hf_tok.bos_token_id,
-        eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(cfg)
+    cfg = model_config(arch, vocab_size=len(hf_tok), hidden_size=hidden_size, layers=layers,
+                       bos=hf_tok.bos_token_id, eos=hf_tok.eos_token_id, pad=hf_tok.pad_token_id)
+    model = AutoModelForCausalLM.from_config(cfg)
     model.generation_config = GenerationConfig(
         bos_token_id=hf_tok.bos_token_id, eos_token_id=hf_tok.eos_token_id,
         pad_token_id=hf_tok.pad_token_id,
@@ -88,10 +90,39 @@ def build_tiny_model(
     return out
 
 
+ARCHS = ("llama", "qwen3")
+
+
+def chat_template_for(arch: str) -> str:
+    """ChatML with generation markers for llama; Qwen3's official template (TRL ships it) for qwen3."""
+    if arch == "qwen3":
+        from trl.chat_template_utils import qwen3_chat_template
+
+        return qwen3_chat_template
+    return CHATML_TEMPLATE
+
+
+def model_config(arch: str, *, vocab_size: int, hidden_size: int, layers: int, bos: int, eos: int,
+                 pad: int) -> object:
+    """Return the config of a small `arch` model (4 query heads sharing 2 key/value heads, as in GQA)."""
+    from transformers import LlamaConfig, Qwen3Config
+
+    common = dict(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=hidden_size * 2,
+                  num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                  max_position_embeddings=1024, bos_token_id=bos, eos_token_id=eos, pad_token_id=pad,
+                  tie_word_embeddings=True)
+    if arch == "qwen3":
+        return Qwen3Config(head_dim=hidden_size // 4, **common)
+    return LlamaConfig(**common)
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out_dir")
     p.add_argument("--corpus", nargs="*", default=[], help="text files, one document per line")
+    p.add_argument("--arch", choices=ARCHS, default="llama")
+    p.add_argument("--hidden-size", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
     return p
 
 
@@ -100,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     texts: list[str] = []
     for f in args.corpus:
         texts.extend(Path(f).read_text(encoding="utf-8").splitlines())
-    print(build_tiny_model(args.out_dir, texts))
+    print(build_tiny_model(args.out_dir, texts, arch=args.arch, hidden_size=args.hidden_size, layers=args.layers))
 
 
 if __name__ == "__main__":
