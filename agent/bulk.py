@@ -205,9 +205,11 @@ async def run_bulk(ctx: Context, spec: BulkSpec, *, concurrency: int = 8, progre
             else:
                 ex = to_example(drafts[0], status=ExampleStatus.pending, origin=ExampleOrigin.bulk, run_id=run_id,
                                 key=key, conversation_id=_conversation(hits, drafts[0]["source_ids"]))
-                _, created = ctx.store.examples.add_keyed(ex)
+                stored, created = ctx.store.examples.add_keyed(ex)
                 report.done += 1
                 report.created += created
+                if created:  # embedding is CPU work: keep the event loop free for the other slots
+                    await asyncio.to_thread(ctx.notify_saved, [stored])
             if progress:
                 progress(report.done, report.total, usage.as_dict(), report.failed)
 
@@ -279,6 +281,7 @@ async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches
             report.status = "waiting"
             return report
         results = await asyncio.to_thread(batches.results, state["draft_id"])
+        new_examples = []
         for cid, msg in results.items():
             i = int(cid[1:])
             hits = state["hits"].get(str(i), [])
@@ -295,8 +298,11 @@ async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches
             d = new_draft(item, 1, ctx, hits, domains[i])
             ex = to_example(d, status=ExampleStatus.pending, origin=ExampleOrigin.bulk, run_id=run_id,
                             key=slot_key(run_id, i), conversation_id=_conversation(hits, d["source_ids"]))
-            _, created = ctx.store.examples.add_keyed(ex)
+            stored, created = ctx.store.examples.add_keyed(ex)
             report.created += created
+            if created:
+                new_examples.append(stored)
+        await asyncio.to_thread(ctx.notify_saved, new_examples)
         state = {"score_id": None}
         persist()
     # Phase 2: scores for this run's unscored examples.

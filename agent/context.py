@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +13,10 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from agent.index import MessageIndex
+    from core.schemas import Example
     from core.store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
@@ -30,6 +35,12 @@ class Context:
     k: int = field(default=8, metadata={"description": "Source messages retrieved per request."})
     max_drafts: int = field(default=10, metadata={"description": "Most drafts per request."})
     retries: int = field(default=1, metadata={"description": "Retries of a reply that fails validation."})
+    on_saved: Callable[[Sequence[Example]], object] | None = field(
+        default=None, metadata={"description": "Called with examples just stored (the app embeds them for QC)."})
+
+    def notify_saved(self, examples: Sequence[Example]) -> None:
+        """Tell `on_saved` about stored examples (see `notify_saved` below)."""
+        notify_saved(self.on_saved, examples)
 
     def card(self) -> str:
         """The style card text (the owner's edited card wins over the generated one)."""
@@ -37,3 +48,16 @@ class Context:
             return self.style_card
         doc: dict[str, Any] = self.store.kv.get("style_card") or {}
         return str(doc.get("text") or "")
+
+
+def notify_saved(hook: Callable[[Sequence[Example]], object] | None, examples: Sequence[Example]) -> None:
+    """Call `hook` with examples just stored; its failure is logged, never raised.
+
+    The save has already happened: the examples are stored, and QC embeds whatever was missed later.
+    """
+    if hook is None or not examples:
+        return
+    try:
+        hook(examples)
+    except Exception as e:  # noqa: BLE001  (an optional side job; the save itself succeeded)
+        log.warning("on_saved hook failed for %d example(s): %s", len(examples), e)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from agent.context import notify_saved
 from core.llm import ainvoke_structured
 from core.schemas import Example, ExampleOrigin, ExampleStatus, PreferencePair, Role, StoredMessage
 
@@ -180,10 +182,12 @@ def branch_pairs(msgs: list[StoredMessage], title: str) -> list[PreferencePair]:
 
 
 async def mine(store: Store, domains: list[str], *, llm: BaseChatModel | None = None,
-               opts: MineOptions | None = None, save: bool = True) -> MineReport:
+               opts: MineOptions | None = None, save: bool = True,
+               on_saved: Callable[[Sequence[Example]], object] | None = None) -> MineReport:
     """Mine every imported conversation; store new finds as pending examples and branch pairs.
 
     Re-running is safe: examples are keyed by message, pairs deduplicated by content.
+    `on_saved` gets the examples this run created (the app embeds them for QC).
     """
     opts = opts or MineOptions()
     report = MineReport()
@@ -197,9 +201,13 @@ async def mine(store: Store, domains: list[str], *, llm: BaseChatModel | None = 
             report.views.append(ex)
         report.pairs.extend(pairs)
     if save:
+        created_examples = []
         for ex in [*report.asked, *report.views]:
-            _, created = store.examples.add_keyed(ex)
+            stored, created = store.examples.add_keyed(ex)
             report.created_examples += created
+            if created:
+                created_examples.append(stored)
+        notify_saved(on_saved, created_examples)
         for p in report.pairs:
             _, created = store.examples.add_pair(p)
             report.created_pairs += created

@@ -253,7 +253,7 @@ async def save_approved(state: State, runtime: Runtime[Context]) -> dict[str, An
     ctx = runtime.context
     thread = _thread_id()
     conv_of = {h["message_id"]: h["conversation_id"] for h in state.hits}
-    drafts, saved = [], []
+    drafts, saved, stored_examples = [], [], []
     for d in state.drafts:
         if d["status"] == "approved":
             ex = to_example(d, status=ExampleStatus.approved, origin=ExampleOrigin.drafted, run_id=thread,
@@ -262,7 +262,9 @@ async def save_approved(state: State, runtime: Runtime[Context]) -> dict[str, An
             stored, _ = ctx.store.examples.add_keyed(ex)  # keyed: a replayed node cannot save twice
             d = {**d, "status": "saved", "saved_id": stored.id}
             saved.append(stored.id)
+            stored_examples.append(stored)
         drafts.append(d)
+    ctx.notify_saved(stored_examples)
     update: dict[str, Any] = {"drafts": drafts, "saved_ids": saved}
     if not any(d["status"] in ("pending", "revise") for d in drafts):
         total = sum(1 for d in drafts if d["status"] == "saved")

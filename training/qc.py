@@ -10,18 +10,16 @@ scrubber is given, so nothing secret is exported either way.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.embedcache import EMBED_CHARS, example_text
 from core.schemas import Example
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -110,7 +108,7 @@ class QCConfig:
     semantic_threshold: float = field(default=0.95, metadata={"help": "Embedding cosine for semantic duplicates."})
     shingle_size: int = 5
     num_perm: int = 128
-    embed_chars: int = field(default=400, metadata={"help": "Characters of prompt+response embedded (speed)."})
+    embed_chars: int = field(default=EMBED_CHARS, metadata={"help": "Characters of prompt+response embedded (speed)."})
 
 
 @dataclass
@@ -310,7 +308,7 @@ def step_semantic_dedup(data: Iterable[Example], c: _Counter, cfg: QCConfig, emb
     items = list(data)
     if not items:
         return
-    texts = [(ex.prompt + "\n" + ex.response)[: cfg.embed_chars] for ex in items]
+    texts = [example_text(ex, cfg.embed_chars) for ex in items]
     vecs = np.asarray(embed(texts), dtype=np.float32)
     if vecs.shape[0] != len(items):
         raise ValueError(f"embed returned {vecs.shape[0]} rows for {len(items)} texts")
@@ -387,47 +385,3 @@ def run_qc(
     report.kept = len(kept)
     report.dropped = dict(sorted(c.counts.items()))
     return kept, report
-
-
-class EmbeddingCache:
-    """Embeddings by text hash, so a report or snapshot re-embeds only new or edited examples.
-
-    Embedding is by far the slowest QC step (about 150 short texts/s on two CPU cores); the
-    cache file is an .npz of hashes and vectors, tied to one embedder by its name in the path.
-    """
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-        self.vectors: dict[str, np.ndarray] = {}
-        if path is not None and path.exists():
-            with np.load(path) as z:
-                self.vectors = dict(zip(z["keys"].tolist(), z["vecs"], strict=False))
-
-    @staticmethod
-    def key(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    def wrap(self, embed: Embed) -> Embed:
-        """`embed` that answers from the cache and embeds only the misses."""
-
-        def cached(texts: list[str]) -> np.ndarray:
-            keys = [self.key(t) for t in texts]
-            missing = sorted({k: t for k, t in zip(keys, texts, strict=False) if k not in self.vectors}.items())
-            if missing:
-                vecs = np.asarray(embed([t for _, t in missing]), dtype=np.float32)
-                self.vectors.update({k: v for (k, _), v in zip(missing, vecs, strict=False)})
-            if not keys:
-                return np.zeros((0, 0), dtype=np.float32)
-            return np.stack([self.vectors[k] for k in keys])
-
-        return cached
-
-    def save(self) -> None:
-        """Write the cache atomically (no-op without a path)."""
-        if self.path is None or not self.vectors:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys = sorted(self.vectors)
-        tmp = self.path.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.array(keys), vecs=np.stack([self.vectors[k] for k in keys]))
-        os.replace(tmp, self.path)

@@ -10,6 +10,7 @@ from core.store import Store
 
 if TYPE_CHECKING:
     from agent.index import MessageIndex
+    from core.embedcache import CachedEmbed
     from agent.scrub import Scrubber
     from core.embed import Embedder
     from core.vectors import VectorIndex
@@ -38,6 +39,16 @@ class Services:
         from core.embed import Embedder
 
         return Embedder.load(self.settings.embedding_model)
+
+    @cached_property
+    def embed_cache(self) -> CachedEmbed:
+        """The embedder behind the store's vector cache (QC, and warming it when examples are stored).
+
+        The embedder itself loads only on the first miss, so a fully cached QC never loads torch.
+        """
+        from core.embedcache import CachedEmbed
+
+        return CachedEmbed(lambda texts: self.embedder.encode(texts), self.store, self.settings.embedding_model)
 
     @cached_property
     def index(self) -> VectorIndex:

@@ -15,6 +15,7 @@ from core.db import make_engine, migrate
 if TYPE_CHECKING:
     from core.store.arena import ArenaStore
     from core.store.conversations import ConversationStore
+    from core.store.embeddings import EmbeddingStore
     from core.store.evals import EvalStore
     from core.store.examples import ExampleStore
     from core.store.kv import KVStore
@@ -71,6 +72,12 @@ class Store:
         from core.store.arena import ArenaStore
 
         return ArenaStore(self)
+
+    @cached_property
+    def embeddings(self) -> EmbeddingStore:
+        from core.store.embeddings import EmbeddingStore
+
+        return EmbeddingStore(self)
 
     @cached_property
     def evals(self) -> EvalStore:

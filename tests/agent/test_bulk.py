@@ -77,6 +77,35 @@ def test_bulk_runs_concurrently_counts_failures_and_resumes(store) -> None:  # t
     assert store.examples.bulk_run(spec.run_id())["status"] == "done"
 
 
+def test_stored_examples_reach_the_on_saved_hook_and_warm_the_embedding_cache(store) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from core.embedcache import CachedEmbed, example_text, text_key
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+    cache = CachedEmbed(embed, store, "m")
+    ctx = Context(llm=RuleChat(rules=_rules(), latency=0.01), store=store, domains=list(DOMAINS),
+                  style_card="Blunt.", retries=0, on_saved=cache.warm)
+    spec = BulkSpec(n=5, mix={"architecture": 1})
+    asyncio.run(run_bulk(ctx, spec, concurrency=2))
+    stored = store.examples.list(run_id=spec.run_id())
+    assert len(stored) == 5
+    assert set(store.embeddings.get_many("m", [text_key(example_text(e)) for e in stored])) == {
+        text_key(example_text(e)) for e in stored}
+
+    def broken(examples: object) -> None:
+        raise RuntimeError("embedder gone")
+
+    # A failing hook is logged, never fatal: the examples are stored all the same.
+    ctx2 = Context(llm=RuleChat(rules=_rules(), latency=0.01), store=store, domains=list(DOMAINS),
+                   style_card="Blunt.", retries=0, on_saved=broken)
+    spec2 = BulkSpec(n=3, mix={"coding": 1})
+    assert asyncio.run(run_bulk(ctx2, spec2, concurrency=2)).done == 3
+    assert len(store.examples.list(run_id=spec2.run_id())) == 3
+
+
 def test_bulk_killed_midway_and_restarted_ends_with_exactly_n(settings: Settings) -> None:
     n = 12
     with FakeOpenAI(persona_responder, latency=0.15) as srv:

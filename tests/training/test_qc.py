@@ -145,8 +145,9 @@ def test_small_inputs(n: int) -> None:
     assert len(kept) == n and report.total == n
 
 
-def test_embedding_cache_embeds_only_misses_and_persists(tmp_path) -> None:
-    from training.qc import EmbeddingCache
+def test_embedding_cache_embeds_only_misses_and_persists(settings) -> None:
+    from core.embedcache import CachedEmbed
+    from core.store import Store
 
     seen: list[list[str]] = []
 
@@ -154,10 +155,46 @@ def test_embedding_cache_embeds_only_misses_and_persists(tmp_path) -> None:
         seen.append(list(texts))
         return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
 
-    path = tmp_path / "cache.npz"
-    cache = EmbeddingCache(path)
-    first = cache.wrap(embed)(["a", "bb", "a"])
+    store = Store.open(settings.db_url)
+    cache = CachedEmbed(embed, store, "model-a")
+    first = cache(["a", "bb", "a"])
     assert first.tolist() == [[1, 1], [2, 1], [1, 1]] and sorted(seen[0]) == ["a", "bb"] and len(seen) == 1
-    cache.save()
-    again = EmbeddingCache(path).wrap(embed)(["bb", "ccc"])
+    store.close()
+    reopened = Store.open(settings.db_url)  # the vectors outlive the process that computed them
+    again = CachedEmbed(embed, reopened, "model-a")(["bb", "ccc"])
     assert again.tolist() == [[2, 1], [3, 1]] and seen[-1] == ["ccc"]
+    # Another embedding model never reuses these vectors.
+    CachedEmbed(embed, reopened, "model-b")(["bb"])
+    assert seen[-1] == ["bb"] and reopened.embeddings.count("model-a") == 3
+    reopened.close()
+
+
+def test_qc_through_a_warm_cache_embeds_nothing(settings) -> None:
+    from core.embedcache import CachedEmbed
+    from core.store import Store
+
+    calls: list[int] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        rng = np.random.default_rng(len(texts))
+        v = rng.normal(size=(len(texts), 8)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    store = Store.open(settings.db_url)
+    answers = ["A breaker is a promise the panel makes to the wire: trip before the insulation cooks.",
+               "Kernels are landlords. Your process is a tenant who never reads the lease.",
+               "Premises first, then the argument; most fights are about premises wearing a disguise.",
+               "Shard by the thing you query on, or enjoy fan-out on every request forever.",
+               "Idempotent retries are seatbelts: boring until the day they are the only thing that works."]
+    examples = [BASE.model_copy(update={"id": f"e{i}", "prompt": f"Question {i}: what do you make of it?",
+                                        "response": a}) for i, a in enumerate(answers)]
+    cache = CachedEmbed(embed, store, "m")
+    assert cache.warm(examples) == 5 and cache.warm(examples) == 0  # as the agent does on saving
+    calls.clear()
+    hits_before = cache.hits
+    kept, report = run_qc(examples, embed=cache)
+    assert len(kept) == 5 and report.semantic_checked
+    assert calls == [] and cache.hits - hits_before == 5  # every vector came from the store
+    store.close()
+

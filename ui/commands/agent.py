@@ -29,7 +29,7 @@ def make_context(sv: Any, *, need_llm: bool = True) -> Any:
     indexed = sv.store.conversations.totals().get("chunks_indexed", 0) > 0
     return Context(llm=llm, judge=sv.judge, store=sv.store, index=sv.message_index if indexed else None,
                    domains=list(sv.settings.domains), person_name=sv.settings.person_name,
-                   model_name=sv.settings.llm_model)
+                   model_name=sv.settings.llm_model, on_saved=sv.embed_cache.warm)
 
 
 def render_review(review: dict[str, Any]) -> None:
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
 
         sv = services(ctx)
         llm = None if no_llm or sv.settings.llm_provider == "none" else sv.llm
-        report = asyncio.run(run_mine(sv.store, list(sv.settings.domains), llm=llm))
+        report = asyncio.run(run_mine(sv.store, list(sv.settings.domains), llm=llm, on_saved=sv.embed_cache.warm))
         if as_json:
             emit_json(report.as_dict())
             return

@@ -15,21 +15,13 @@ out = Console()
 FAMILY_HELP = "qwen3, deepseek-r1, apriel-1.5, minimax-m2 or none (a base-model name also works)."
 
 
-def qc_callables(sv: Any, semantic: bool) -> tuple[dict[str, Any], Any]:
-    """Return the embedder (through the on-disk embedding cache) and scrubber QC uses; (kwargs, cache).
+def qc_callables(sv: Any, semantic: bool) -> dict[str, Any]:
+    """Return the embed and scrub callables QC takes (embedding through the store's cache).
 
-    Embedding is optional because it is the slow step; the cache makes repeat runs cheap.
-    Call `cache.save()` after QC (the cache is None when semantic dedup is off).
+    Embedding is optional because it is the slow step; with the cache every text is embedded
+    once (usually already when the agent stored it), so repeat reports cost no embedding.
     """
-    import hashlib
-
-    from training.qc import EmbeddingCache
-
-    if not semantic:
-        return {"embed": None, "scrub": sv.scrubber.scrub}, None
-    tag = hashlib.sha256(sv.settings.embedding_model.encode()).hexdigest()[:12]
-    cache = EmbeddingCache(sv.settings.home / "cache" / f"qc-embeddings-{tag}.npz")
-    return {"embed": cache.wrap(sv.embedder.encode), "scrub": sv.scrubber.scrub}, cache
+    return {"embed": sv.embed_cache if semantic else None, "scrub": sv.scrubber.scrub}
 
 
 def run_hf_export(snapshot_path: str, dest: Path, family: str, *, push_repo: str | None = None,
@@ -68,10 +60,7 @@ def run_report(sv: Any, *, semantic: bool = True) -> dict[str, Any]:
     """QC the approved examples and grade them against the owner's targets."""
     from training.report import assess
 
-    kwargs, cache = qc_callables(sv, semantic)
-    kept, qc, card = assess(approved_examples(sv), sv.settings, **kwargs)
-    if cache is not None:
-        cache.save()
+    kept, qc, card = assess(approved_examples(sv), sv.settings, **qc_callables(sv, semantic))
     return {"card": card, "qc": qc, "kept": kept}
 
 
@@ -144,12 +133,9 @@ def register(app: typer.Typer) -> None:
         from training.snapshots import create_snapshot
 
         sv = services(ctx)
-        kwargs, cache = qc_callables(sv, semantic)
         with console.status("QC, split and write…", spinner="dots"):
             snap, created = create_snapshot(sv.store, sv.settings, seed=seed, validation_fraction=validation,
-                                            note=note, **kwargs)
-        if cache is not None:
-            cache.save()
+                                            note=note, **qc_callables(sv, semantic))
         if as_json:
             emit_json({**snap.model_dump(mode="json"), "created": created})
             return

@@ -149,10 +149,7 @@ def refresh_report(services: Any, semantic: bool) -> dict[str, Any]:
     from ui.commands.dataset import qc_callables
 
     exs = services.store.examples.list(status=ExampleStatus.approved)
-    kwargs, cache = qc_callables(services, semantic)
-    _kept, qc, card = assess(exs, services.settings, **kwargs)
-    if cache is not None:
-        cache.save()
+    _kept, qc, card = assess(exs, services.settings, **qc_callables(services, semantic))
     figs = plots(card)
     return {"card": card.to_markdown(), "qc": qc_markdown(qc), "domains": figs["domains"],
             "scores": figs["scores"], "growth": figs["growth"]}
@@ -163,14 +160,12 @@ def take_snapshot(services: Any, seed: float, validation: float, note: str, sema
     from training.snapshots import create_snapshot
     from ui.commands.dataset import qc_callables
 
-    kwargs, cache = qc_callables(services, semantic)
     try:
         snap, created = create_snapshot(services.store, services.settings, seed=int(seed),
-                                        validation_fraction=float(validation), note=note or "", **kwargs)
+                                        validation_fraction=float(validation), note=note or "",
+                                        **qc_callables(services, semantic))
     except IdiolectError as e:
         raise gr.Error(str(e)) from e
-    if cache is not None:
-        cache.save()
     head = "New snapshot" if created else "Data unchanged since snapshot"
     return {"snapshot_result": f"{head} **v{snap.version}** (`{snap.id[:12]}`): {snap.n_train} train · "
                                f"{snap.n_validation} validation · {snap.n_preferences} pairs  \n`{snap.path}`\n\n"
