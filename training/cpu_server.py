@@ -38,6 +38,8 @@ from transformers import (
     TextIteratorStreamer,
 )
 
+from training.reasoning import canonical_family
+
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
@@ -134,7 +136,7 @@ def resolve_device(device: str) -> str:
 class ModelHost:
     """The base model, its adapters, and a lock: one generation at a time."""
 
-    def __init__(self, base_model: str, served_name: str | None = None, family: str = "generic",
+    def __init__(self, base_model: str, served_name: str | None = None, family: str = "none",
                  device: str = "auto") -> None:
         self.base_path = base_model
         self.base_name = served_name or base_model
@@ -239,7 +241,9 @@ class ModelHost:
 def build_app(host: ModelHost) -> FastAPI:
     """Return the FastAPI app for one ModelHost."""
     app = FastAPI(title="idiolect CPU server", docs_url=None, redoc_url=None)
-    think = host.family in ("qwen3", "deepseek_r1", "qwq", "generic")
+    # Families whose answers open with <think>; "none" too, since a model of no known
+    # convention may still think aloud, and the split only acts on a leading <think>.
+    think = canonical_family(host.family) in ("qwen3", "deepseek-r1", "minimax-m2", "none")
 
     @app.get("/health")
     def health() -> PlainTextResponse:
@@ -342,7 +346,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", required=True)
     p.add_argument("--served-name", default=None, help="model id of the base (default: the path given)")
     p.add_argument("--adapter", action="append", default=[], help="NAME=PATH (repeatable)")
-    p.add_argument("--family", default="generic")
+    p.add_argument("--family", default="none", help="reasoning family (training.reasoning names)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, or cuda[:N]")

@@ -69,6 +69,10 @@ FAMILIES: dict[str, Family] = {
     "none": Family("none", _CHATML, "<|im_start|>assistant\n", "<|im_end|>", trains_reasoning=False),
 }
 
+# Other names for the families (older presets and registry records, vLLM's parser names).
+ALIASES = {"apriel": "apriel-1.5", "generic": "none", "llama": "none", "deepseek_r1": "deepseek-r1",
+           "minimax": "minimax-m2"}
+
 # Substrings of base-model names that identify a family (checked in this order).
 _NAME_HINTS = (
     ("apriel", "apriel-1.5"),
@@ -87,12 +91,21 @@ def family_for(name: str) -> Family:
 
     """
     key = name.strip().lower()
+    key = ALIASES.get(key, key)
     if key in FAMILIES:
         return FAMILIES[key]
     for hint, fam in _NAME_HINTS:
         if hint in key:
             return FAMILIES[fam]
     raise ValueError(f"unknown target model {name!r}; known families: {', '.join(FAMILIES)}")
+
+
+def canonical_family(name: str) -> str:
+    """Return the family's canonical name (aliases and model names resolved); unknown names as given."""
+    try:
+        return family_for(name).name
+    except ValueError:
+        return name
 
 
 @cache

@@ -29,7 +29,8 @@ class TrainConfig:
     """One SFT or DPO run. Every field is a `--flag` of `python -m training.sft` / `training.dpo`."""
 
     base_model: str = field(default="", metadata={"help": "Hugging Face id or local path of the base model."})
-    family: str = field(default="generic", metadata={"help": "Model family: qwen3, apriel, llama, generic (reasoning format, vLLM parser)."})
+    family: str = field(default="none", metadata={
+        "help": "Model family: qwen3, deepseek-r1, apriel-1.5, minimax-m2 or none (reasoning format, vLLM parser)."})
     method: str = field(default="sft", metadata={"help": "sft or dpo."})
     snapshot: str | None = field(default=None, metadata={"help": "Snapshot directory: train.jsonl, validation.jsonl, preferences.jsonl."})
     snapshot_id: str | None = field(default=None, metadata={"help": "Snapshot id for lineage; read from the snapshot's manifest when omitted."})
@@ -175,6 +176,13 @@ def resolve_config(preset: str | None = None, overrides: dict[str, Any] | None =
         merged["preset"] = preset_path(preset).stem
     cfg = TrainConfig(**{k: _coerce(k, v) for k, v in merged.items()})
     validate(cfg)
+    # One set of family names across dataset export, training and serving: the renderer's.
+    from training.reasoning import family_for
+
+    try:
+        cfg.family = family_for(cfg.family).name
+    except ValueError as e:
+        raise ConfigError(f"{where}: family: {e}") from None
     return cfg
 
 

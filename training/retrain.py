@@ -123,10 +123,9 @@ def _latest_snapshot_dir(store: Store) -> Path | None:
 def render_family(family: str, base_model: str) -> Family:
     """Pick the reasoning format to render examples in.
 
-    Presets name families the trainer knows ("qwen3", "generic", "llama"); the renderer knows
-    the reasoning conventions ("qwen3", "apriel-1.5", "none"). A preset family the renderer
-    does not know falls back to the base model's name, then to "none" (reasoning dropped,
-    answer only), which is right for models without a reasoning format.
+    Presets and the renderer share one set of family names (`training.reasoning.FAMILIES`);
+    a family that names nothing known falls back to the base model's name, then to "none"
+    (reasoning dropped, answer only), which is right for models without a reasoning format.
     """
     for key in (family, base_model):
         try:

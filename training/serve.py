@@ -33,13 +33,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from core.errors import ConfigError, JobError
+from training.reasoning import canonical_family
 
 if TYPE_CHECKING:
     from core.store import Store
 
 # vLLM's --reasoning-parser per model family (none for families vLLM has no parser for: the
 # client splits those answers itself, see core.generate.split_reasoning).
-REASONING_PARSERS = {"qwen3": "qwen3", "deepseek_r1": "deepseek_r1", "qwq": "deepseek_r1", "granite": "granite"}
+# Keyed by the families of `training.reasoning` (the names presets and exports use).
+REASONING_PARSERS = {"qwen3": "qwen3", "deepseek-r1": "deepseek_r1"}
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 RUNTIME_LORA_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
 
@@ -52,7 +54,7 @@ class ServeSpec:
     adapters: dict[str, str] = field(default_factory=dict)  # served name -> adapter dir
     base_name: str | None = None  # registry name of the base model (default: derived)
     served_name: str | None = None  # the `model` clients send for the base (default: base_model)
-    family: str = "generic"
+    family: str = "none"
     backend: str = "auto"  # vllm | cpu | auto
     host: str = "127.0.0.1"
     port: int = 8000
@@ -122,7 +124,7 @@ def vllm_command(spec: ServeSpec) -> list[str]:
         cmd += ["--served-model-name", spec.served_name]
     if spec.adapters:
         cmd += ["--lora-modules", *(f"{n}={Path(p).resolve()}" for n, p in spec.adapters.items())]
-    parser = REASONING_PARSERS.get(spec.family)
+    parser = REASONING_PARSERS.get(canonical_family(spec.family))
     if parser:
         cmd += ["--reasoning-parser", parser]
     if spec.max_model_len:

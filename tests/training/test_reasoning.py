@@ -125,3 +125,18 @@ def test_each_template_names_its_source() -> None:
     for fam in R.FAMILIES.values():
         head = fam.template_path.read_text("utf-8").split("-#}", 1)[0]
         assert "Source:" in head and "generation" in head
+
+
+def test_presets_trainer_and_server_share_the_renderers_family_names():
+    from core.errors import ConfigError
+    from training.recipe import list_presets, resolve_config
+    from training.serve import REASONING_PARSERS
+
+    for preset in list_presets():
+        fam = resolve_config(preset, {"base_model": "x"}).family
+        assert fam in R.FAMILIES, (preset, fam)  # the exporter renders exactly this family
+    assert resolve_config(None, {"base_model": "x", "family": "apriel"}).family == "apriel-1.5"  # older names still load
+    assert resolve_config(None, {"base_model": "x", "family": "generic"}).family == "none"
+    assert set(REASONING_PARSERS) <= set(R.FAMILIES)
+    with pytest.raises(ConfigError, match="family: unknown target model 'gpt-j'"):
+        resolve_config(None, {"base_model": "x", "family": "gpt-j"})

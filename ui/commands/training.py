@@ -16,8 +16,6 @@ from core.schemas import Job, JobStatus
 console = Console(stderr=True)
 out = Console()
 
-# Preset family -> the dataset exporter's reasoning-format target.
-EXPORT_TARGET = {"qwen3": "qwen3", "apriel": "apriel-1.5", "generic": "none", "llama": "none"}
 
 
 def job_summary(job: Job) -> dict[str, Any]:
@@ -47,7 +45,7 @@ def training_data_dir(sv: Any, snapshot: str | None, family: str) -> tuple[Path,
     snap = sv.store.snapshots.get(snapshot) if snapshot else sv.store.snapshots.latest()
     if snap is None:
         raise NotFound("no dataset snapshot yet: make one with `idiolect dataset snapshot`, or pass --snapshot DIR")
-    target = EXPORT_TARGET.get(family, family)
+    target = family  # resolve_config already gave the renderer's family name
     dest = sv.settings.snapshots_dir / snap.id / f"trl-{target}"
     if not (dest / "train.jsonl").exists():
         from training.export import export_snapshot
@@ -179,7 +177,7 @@ def register(app: typer.Typer) -> None:
         if not base:
             raise ConfigError("nothing to serve: pass --base-model or train an adapter first")
         recs = [r for r in recs if r.base_model == base]
-        fam = family or next((r.config.get("family") for r in recs if r.config.get("family")), "generic")
+        fam = family or next((r.config.get("family") for r in recs if r.config.get("family")), "none")
         spec = ServeSpec(base_model=base, adapters={r.name: r.path for r in recs if r.path}, backend=backend,
                          port=port, family=fam, vllm_bin=vllm_bin)
         if print_command:
