@@ -136,6 +136,14 @@ def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory) -> Path:
                             hidden_size=128)
 
 
+@pytest.fixture(scope="session")
+def tiny_apriel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Apriel-1.5 (Llava: Pixtral vision + Mistral text) with the shipped Apriel template."""
+    from training.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-apriel", fixture_texts(), arch="apriel")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip `gpu` tests, saying why, on machines without CUDA (CI has none)."""
     gpu_items = [i for i in items if i.get_closest_marker("gpu")]

@@ -3,10 +3,12 @@
 No weights can be downloaded on the machines this project is tested on, so every training,
 serving and generation path is exercised on this model: real code on real tensors, just small.
 `--arch qwen3` builds the Qwen3 architecture with Qwen3's own chat template (the one the
-Qwen3 presets meet on a real checkpoint: no generation markers, so TRL patches it), to run
-those presets' exact code path without their weights.
+Qwen3 presets meet on a real checkpoint: no generation markers, so TRL patches it);
+`--arch apriel` builds Apriel-1.5's (Llava: a Pixtral vision tower and a Mistral language
+model) with the shipped Apriel template. Each runs its presets' exact code path without
+their weights.
 
-    python -m training.tiny OUT_DIR [--corpus FILE ...] [--arch llama|qwen3] [--hidden-size 64 --layers 2]
+    python -m training.tiny OUT_DIR [--corpus FILE ...] [--arch llama|qwen3|apriel] [--hidden-size 64 --layers 2]
 """
 
 from __future__ import annotations
@@ -49,7 +51,12 @@ def build_tiny_model(
     """Write tokenizer + random-weight causal LM (`arch`: llama or qwen3) to `out_dir`; returns the path."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import AutoModelForCausalLM, GenerationConfig, PreTrainedTokenizerFast
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForImageTextToText,
+        GenerationConfig,
+        PreTrainedTokenizerFast,
+    )
 
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
@@ -63,7 +70,7 @@ def build_tiny_model(
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=SPECIAL_TOKENS + (APRIEL_TOKENS if arch == "apriel" else []),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(texts, trainer)
@@ -79,8 +86,10 @@ def build_tiny_model(
 
     torch.manual_seed(seed)
     cfg = model_config(arch, vocab_size=len(hf_tok), hidden_size=hidden_size, layers=layers,
-                       bos=hf_tok.bos_token_id, eos=hf_tok.eos_token_id, pad=hf_tok.pad_token_id)
-    model = AutoModelForCausalLM.from_config(cfg)
+                       bos=hf_tok.bos_token_id, eos=hf_tok.eos_token_id, pad=hf_tok.pad_token_id,
+                       image_token=hf_tok.convert_tokens_to_ids("[IMG]") if arch == "apriel" else None)
+    auto = AutoModelForImageTextToText if arch == "apriel" else AutoModelForCausalLM
+    model = auto.from_config(cfg)
     model.generation_config = GenerationConfig(
         bos_token_id=hf_tok.bos_token_id, eos_token_id=hf_tok.eos_token_id,
         pad_token_id=hf_tok.pad_token_id,
@@ -90,7 +99,10 @@ def build_tiny_model(
     return out
 
 
-ARCHS = ("llama", "qwen3")
+ARCHS = ("llama", "qwen3", "apriel")
+# Apriel's turn markers, kept whole by the tokenizer as in the real one; the last is the
+# image placeholder a Llava config needs (never used: the examples are text only).
+APRIEL_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "[IMG]"]
 
 
 def chat_template_for(arch: str) -> str:
@@ -99,13 +111,17 @@ def chat_template_for(arch: str) -> str:
         from trl.chat_template_utils import qwen3_chat_template
 
         return qwen3_chat_template
+    if arch == "apriel":
+        from training.reasoning import load_template
+
+        return load_template("apriel-1.5")
     return CHATML_TEMPLATE
 
 
 def model_config(arch: str, *, vocab_size: int, hidden_size: int, layers: int, bos: int, eos: int,
-                 pad: int) -> object:
+                 pad: int, image_token: int | None = None) -> object:
     """Return the config of a small `arch` model (4 query heads sharing 2 key/value heads, as in GQA)."""
-    from transformers import LlamaConfig, Qwen3Config
+    from transformers import LlamaConfig, LlavaConfig, MistralConfig, PixtralVisionConfig, Qwen3Config
 
     common = dict(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=hidden_size * 2,
                   num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
@@ -113,6 +129,12 @@ def model_config(arch: str, *, vocab_size: int, hidden_size: int, layers: int, b
                   tie_word_embeddings=True)
     if arch == "qwen3":
         return Qwen3Config(head_dim=hidden_size // 4, **common)
+    if arch == "apriel":
+        text = MistralConfig(head_dim=hidden_size // 4, **{**common, "tie_word_embeddings": False})
+        vision = PixtralVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                     num_attention_heads=2, head_dim=16, image_size=64, patch_size=16)
+        return LlavaConfig(text_config=text, vision_config=vision, image_token_index=image_token,
+                           projector_hidden_act="gelu", vision_feature_layer=-1, tie_word_embeddings=False)
     return LlamaConfig(**common)
 
 

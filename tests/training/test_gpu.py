@@ -162,3 +162,29 @@ def test_server_generates_from_base_and_adapter_on_the_gpu(sft_run, tiny_qwen3, 
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def test_apriel_preset_qlora_trains_the_language_model_in_4bit_on_the_gpu(tiny_apriel, snapshot_dir, tmp_path):
+    """The Apriel preset exactly as shipped for a 48 GB card: NF4 4-bit base, bf16 LoRA, checkpointing."""
+    import torch
+    from safetensors.torch import load_file
+
+    from training import sft
+
+    out = tmp_path / "apriel"
+    cfg = resolve_config("apriel-1.5-15b-thinker", dict(
+        base_model=str(tiny_apriel), snapshot=str(snapshot_dir), output_dir=str(out), max_length=256,
+        per_device_train_batch_size=4, per_device_eval_batch_size=4, gradient_accumulation_steps=1,
+        learning_rate=2e-3, warmup_ratio=0.0, logging_steps=1, eval_steps=6, save_steps=6, max_steps=6,
+        progress_file=str(out / "progress.jsonl")), method="sft")
+    assert cfg.load_in_4bit and cfg.bf16 and cfg.gradient_checkpointing and cfg.model_class == "image-text-to-text"
+    torch.cuda.reset_peak_memory_stats()
+    result = sft.main(cfg)
+    assert torch.cuda.max_memory_allocated() > 0
+    events = read_progress(out / "progress.jsonl")
+    assert not [e for e in events if e["event"] == "note"]
+    losses = [e["loss"] for e in events if e["event"] == "log"]
+    assert losses[-1] < losses[0], losses
+    assert result["metrics"]["global_step"] == 6
+    weights = load_file(str(out / "adapter" / "adapter_model.safetensors"))
+    assert weights and all("language_model" in k for k in weights)
