@@ -17,7 +17,7 @@ from deepeval.test_case import LLMTestCase
 from core.errors import ConfigError, NotFound
 
 GATE_CHECKS = ("voice_gap_closed", "no_weak_component", "c2st_auc", "attribution", "memorisation",
-               "signature_phrases", "diversity", "style_features")
+               "signature_phrases", "diversity", "style_features", "away_towards")
 REQUIRED = ("voice_gap_closed", "no_weak_component", "memorisation")
 
 GATE_TEMPLATE = '''"""Release gate for the {model} adapter: its latest voice evaluation must meet the targets.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.schemas import EvalRun
-from eval.voice import METRIC_LABELS, METRICS
+from eval.voice import METRIC_LABELS, METRICS, SECONDARY, SECONDARY_LABELS
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -74,24 +74,27 @@ def plot_gap_closed(voice: dict[str, Any]) -> bytes:
 
 
 def plot_bands(voice: dict[str, Any]) -> bytes:
-    """One panel per metric: the floor-to-ceiling band and each system's value with its sd."""
+    """One panel per metric (M1-M4, then masked M4): the floor-to-ceiling band and each system's value with its sd."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     systems = list(voice["systems"])
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.2 * len(METRICS), 0.9 + 0.45 * (len(systems) + 2)))
-    for ax, m in zip(axes, METRICS):
+    metrics = [*METRICS, *(m for m in SECONDARY if m in voice["floor"])]
+    labels = {**METRIC_LABELS, **SECONDARY_LABELS}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.9 + 0.45 * (len(systems) + 2)))
+    for ax, m in zip(axes, metrics):
         lo, hi = voice["floor"][m], voice["ceiling"][m]
         ax.axvspan(min(lo, hi), max(lo, hi), color="#dde8f5")
         ax.axvline(lo, color="green", lw=1)
         ax.axvline(hi, color="red", lw=1)
         for j, name in enumerate(systems):
-            b = voice["systems"][name]["components"][m]
+            s = voice["systems"][name]
+            b = s["components"][m] if m in METRICS else s["secondary"][m]
             ax.errorbar(b["value"], j, xerr=b["sd"], fmt="o", capsize=3)
         ax.set_yticks(range(len(systems)), systems if ax is axes[0] else [""] * len(systems))
-        ax.set_title(METRIC_LABELS[m], fontsize=8)
+        ax.set_title(labels[m] if m in METRICS else "M4 masked (not in VGC)", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.suptitle("green = person floor, red = base ceiling; lower is more person-like", fontsize=8)
     return _png(fig)
@@ -155,9 +158,13 @@ def render_markdown(result: dict[str, Any], *, images: dict[str, str] | None = N
             rows.append([f"`{name}`", _f(s["vgc"]), *(_f(c[m]["gap_closed"]) for m in METRICS),
                          _f(s["attribution"]["mean_p_person"]), _pct(s["attribution"]["attributed_share"]),
                          _pct(s["memorisation"]), _f(s["phrases"]["ratio"]),
-                         _f(s["diversity"].get("distinct_1_ratio"))])
+                         _f(s["diversity"].get("distinct_1_ratio")),
+                         _f((s.get("secondary") or {}).get(SECONDARY[0], {}).get("gap_closed")),
+                         _f((s.get("away_towards") or {}).get("confusion")),
+                         _f((s.get("rouge_l") or {}).get("mean"), 3)])
         lines += _table(["system", "VGC", "M1", "M2", "M3", "M4", "P(person)", "attributed", "copied 10+",
-                         "phrase ratio", "distinct-1 ratio"], rows)
+                         "phrase ratio", "distinct-1 ratio", "M4m (masked, not in VGC)", "M5 confusion",
+                         "M8 ROUGE-L"], rows)
         lines += ["", f"Classifier sanity check: AUC(held-out person vs base) = **{_f(voice['sanity_auc'])}** "
                   "(M3 is only informative at >= 0.9).", "", "## Floors and ceilings", ""]
         rows = [[METRIC_LABELS[m], _f(voice["floor"][m], 3), _f(voice["ceiling"][m], 3),
@@ -165,6 +172,7 @@ def render_markdown(result: dict[str, Any], *, images: dict[str, str] | None = N
                 for m in METRICS]
         lines += _table(["metric (lower = more like the person)", "floor (person vs person)", "ceiling (base)",
                          *systems], rows)
+        lines += _secondary_markdown(voice)
         if images:
             lines += [""] + [f"![{k}]({v})" for k, v in images.items()]
         lines += ["", "## Checks against the targets", ""]
@@ -196,6 +204,46 @@ def render_markdown(result: dict[str, Any], *, images: dict[str, str] | None = N
             for r in rows_[:2]:
                 lines += [f"**{name}**, “{r['prompt'][:120]}”", "", "> " + r["answer"][:600].replace("\n", "\n> "), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _secondary_markdown(voice: dict[str, Any]) -> list[str]:
+    """M4 on content-masked text, M5 Away/Towards/Confusion and M8 ROUGE-L, beside (not in) VGC."""
+    systems = voice.get("systems", {})
+    if not systems or "secondary" not in next(iter(systems.values())):
+        return []  # a run stored before these metrics existed
+    m4m = SECONDARY[0]
+    lines = ["", "## Beside VGC: topic-free, style-space and reference-overlap checks", "",
+             "M4m repeats M4 with every non-function word replaced by its shape, so a gap closed there "
+             "is style, not topic. M5 (Patel et al. 2022) places base answer, system answer and the person "
+             "in a style space (z-scored M1 features + SVD of M3's TF-IDF): Confusion = share nearer the "
+             "person than the base (target >= 0.7), Towards = how far towards the person (target > 0). "
+             "M8 is ROUGE-L against the person's real reply to the same context: relative only "
+             "(fine-tune > prompting baseline > base).", ""]
+    floor_m5 = voice.get("away_towards_floor") or {}
+    base_m8 = voice.get("base_rouge_l") or {}
+    rows = [["person held-out half (floor)", _f(voice["floor"].get(m4m), 3), "1.00", _f(floor_m5.get("away")),
+             _f(floor_m5.get("towards")), _f(floor_m5.get("confusion")), "n/a"],
+            ["base (ceiling)", _f(voice["ceiling"].get(m4m), 3), "0.00",
+             "n/a", "n/a", "n/a", f"{_f(base_m8.get('mean'), 3)} (n={base_m8.get('n', 0)})"]]
+    for name, s in systems.items():
+        b, atc, r = s["secondary"][m4m], s["away_towards"], s["rouge_l"]
+        rows.append([f"`{name}`", f"{b['value']:.3f} ± {b['sd']:.3f}", _f(b["gap_closed"]), _f(atc["away"]),
+                     _f(atc["towards"]), _f(atc["confusion"]),
+                     "n/a (not aligned)" if r.get("mean") is None else f"{r['mean']:.3f} (n={r['n']})"])
+    lines += _table(["system", "M4m AUC (masked)", "M4m gap closed", "M5 away", "M5 towards", "M5 confusion",
+                     "M8 ROUGE-L"], rows)
+    order = m8_order(voice)
+    if order:
+        lines += ["", f"M8 order (highest first): {' > '.join(f'`{n}`' for n in order)}."]
+    return lines
+
+
+def m8_order(voice: dict[str, Any]) -> list[str]:
+    """Systems and 'base' by mean ROUGE-L, highest first (only those with aligned answers)."""
+    scores = {n: s.get("rouge_l", {}).get("mean") for n, s in voice.get("systems", {}).items()}
+    scores["base"] = (voice.get("base_rouge_l") or {}).get("mean")
+    have = {n: v for n, v in scores.items() if v is not None}
+    return sorted(have, key=lambda n: -have[n]) if len(have) > 1 else []
 
 
 def _judge_markdown(judges: dict[str, Any] | None) -> list[str]:
@@ -267,7 +315,11 @@ def model_summary(result: dict[str, Any], name: str) -> dict[str, Any] | None:
            "components": {m: s["components"][m]["gap_closed"] for m in METRICS},
            "mean_p_person": s["attribution"]["mean_p_person"], "c2st_auc": s["components"]["M4_c2st_auc"]["value"],
            "memorisation": s["memorisation"], "phrase_ratio": s["phrases"]["ratio"],
-           "checks_passed": sum(bool(c["ok"]) for c in s["checks"]), "checks": len(s["checks"])}
+           "checks_passed": sum(bool(c["ok"]) for c in s["checks"]), "checks": len(s["checks"]),
+           "c2st_masked_auc": (s.get("secondary") or {}).get(SECONDARY[0], {}).get("value"),
+           "m5_confusion": (s.get("away_towards") or {}).get("confusion"),
+           "m5_towards": (s.get("away_towards") or {}).get("towards"),
+           "m8_rouge_l": (s.get("rouge_l") or {}).get("mean")}
     geval = ((result.get("judges") or {}).get("geval") or {}).get(name)
     if geval:
         out["geval_voice"] = geval["mean"]

@@ -163,7 +163,10 @@ def run_eval(store: Store, settings: Settings, models: Sequence[str], *, client_
                      base=answers[base.name], negatives=negatives)
     if progress:
         progress("offline metrics", 0, 1)
-    voice = evaluate_voice(data, {c.name: answers[c.name] for c in systems}, repeats=opts.repeats, seed=opts.seed)
+    # Every model answered `items` in order, so each answer lines up with that item's real reply
+    # (None for golden prompts): M8 and the per-item M5 source use it.
+    voice = evaluate_voice(data, {c.name: answers[c.name] for c in systems}, repeats=opts.repeats, seed=opts.seed,
+                           references=[it.reference for it in items])
     result: dict[str, Any] = {
         "id": uuid.uuid4().hex[:12], "created_at": utcnow().isoformat(timespec="seconds"),
         "models": [base.name, *(c.name for c in systems)], "base": base.name,

@@ -78,6 +78,10 @@ def test_eval_command_compares_base_baseline_and_adapter(eval_services) -> None:
     vgc = {r["model"]: r["vgc"] for r in out["summary"]}
     # The fake adapter answers with the person's own messages, the fake base with assistant turns.
     assert vgc["voice-v1"] > 0.6 and vgc["prompting-baseline"] is not None
+    # The secondary metrics ride along beside VGC: every model answered the same items in order,
+    # so each has M8 against the held-out replies and a per-item M5 source.
+    row = next(r for r in out["summary"] if r["model"] == "voice-v1")
+    assert row["M4m"] is not None and 0.0 <= row["confusion"] <= 1.0 and 0.0 <= row["rouge_l"] <= 1.0
     assert out["linked_models"] == ["voice-v1"]
     assert sv.store.registry.get_model("voice-v1").metrics["voice"]["vgc"] == pytest.approx(vgc["voice-v1"])
     # Judges: every pair judged in both orders; a judge that always says "A" earns only ties.
@@ -122,4 +126,5 @@ def test_eval_tab_handlers(eval_services) -> None:  # type: ignore[no-untyped-de
     view = tab.run_view(sv, "base,voice-v1", False)
     assert isinstance(view["summary"], pd.DataFrame) and set(view["summary"]["model"]) == {"prompting-baseline", "voice-v1"}
     assert len(view["plots"]) == 3 and "<img" in view["html"]
+    assert {"M4m", "confusion", "rouge_l"} <= set(view["summary"].columns) and "M8 ROUGE-L" in view["html"]
     assert "Evaluation failed" in tab.run_view(sv, "ghost", False)["status"]

@@ -35,6 +35,10 @@ def test_markdown_shows_vgc_with_components_floors_and_judges(result) -> None:  
     assert "floor (person vs person)" in md and "ceiling (base)" in md
     assert "Classifier sanity check" in md and "both orders" in md and "no verdict" in md
     assert "held-out person messages" in md  # the small-sample caveat is in the report, not only the logs
+    # M4 on masked text, M5 and M8 sit beside VGC, with the person floor and the base ceiling rows.
+    assert "## Beside VGC" in md and "M4m (masked, not in VGC)" in md and "M5 confusion" in md
+    assert "person held-out half (floor)" in md and "base (ceiling)" in md
+    assert "M8 reference overlap not measured" in md  # this run had no aligned replies, and says so
 
 
 def test_write_report_embeds_plots_and_save_run_links_registry(result, settings, store) -> None:  # type: ignore[no-untyped-def]
@@ -52,6 +56,7 @@ def test_write_report_embeds_plots_and_save_run_links_registry(result, settings,
     rec = store.registry.get_model("voice-v1")
     assert rec.metrics["train_loss"] == 1.0 and rec.metrics["voice"]["run_id"] == "run1"
     assert rec.metrics["voice"] == model_summary(result, "voice-v1")
+    assert {"c2st_masked_auc", "m5_confusion", "m5_towards", "m8_rouge_l"} <= set(rec.metrics["voice"])
     assert store.evals.latest_run("voice-v1").id == run.id == "run1"
     assert store.evals.get_run("run1").metrics["voice"]["sanity_auc"] == result["voice"]["sanity_auc"]
 
@@ -72,7 +77,7 @@ def test_release_gate_reads_the_stored_run(result, settings, store, tmp_path) ->
                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**__import__("os").environ, "IDIOLECT_HOME": str(settings.home),
                                "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2])})
-    assert "8 passed" in proc.stdout or "failed" in proc.stdout, proc.stdout + proc.stderr
+    assert "9 passed" in proc.stdout or "failed" in proc.stdout, proc.stdout + proc.stderr
     n_required_fail = sum(1 for c in ("voice_gap_closed", "no_weak_component", "memorisation")
                           if system["check_ok"][c] is False)
     assert (proc.returncode == 0) == (n_required_fail == 0), proc.stdout[-2000:]

@@ -25,13 +25,18 @@ def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                      "p_person": s["attribution"]["mean_p_person"],
                      "auc_vs_person": s["components"]["M4_c2st_auc"]["value"],
                      "copied": s["memorisation"], "phrase_ratio": s["phrases"]["ratio"],
+                     # Beside VGC, not in it (runs stored before these metrics show n/a).
+                     "M4m": (s.get("secondary") or {}).get("M4m_c2st_masked", {}).get("gap_closed"),
+                     "confusion": (s.get("away_towards") or {}).get("confusion"),
+                     "rouge_l": (s.get("rouge_l") or {}).get("mean"),
                      "checks": f"{sum(bool(c['ok']) for c in s['checks'])}/{len(s['checks'])}"})
     return rows
 
 
 def _table(result: dict[str, Any]) -> Table:
     t = Table(title=f"Voice evaluation {result['id']} (ceiling: {result['base']})")
-    cols = ["model", "vgc", "M1", "M2", "M3", "M4", "p_person", "auc_vs_person", "copied", "phrase_ratio", "checks"]
+    cols = ["model", "vgc", "M1", "M2", "M3", "M4", "p_person", "auc_vs_person", "copied", "phrase_ratio",
+            "M4m", "confusion", "rouge_l", "checks"]
     for c in cols:
         t.add_column(c, justify="left" if c == "model" else "right")
     for r in summary_rows(result):

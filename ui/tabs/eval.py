@@ -17,7 +17,8 @@ from core.schemas import GoldenPrompt
 
 LABEL = "Eval"
 GOLDEN_COLUMNS = ["id", "domain", "source", "prompt"]
-SUMMARY_COLUMNS = ["model", "vgc", "M1", "M2", "M3", "M4", "p_person", "auc_vs_person", "copied", "phrase_ratio", "checks"]
+SUMMARY_COLUMNS = ["model", "vgc", "M1", "M2", "M3", "M4", "p_person", "auc_vs_person", "copied", "phrase_ratio",
+                   "M4m", "confusion", "rouge_l", "checks"]
 
 
 def golden_table(store: Any) -> pd.DataFrame:
