@@ -43,7 +43,7 @@ class BulkSpec:
     generation: int = 0  # bumped by `--new` to start another run with the same mix
 
     def run_id(self) -> str:
-        """A stable id for this spec."""
+        """Return a stable id for this spec."""
         raw = json.dumps({"n": self.n, "mix": self.mix, "batch": self.batch, "g": self.generation}, sort_keys=True)
         return "bulk-" + hashlib.sha256(raw.encode()).hexdigest()[:10]
 
@@ -93,7 +93,7 @@ def parse_mix(text: str | None, domains: dict[str, float] | list[str]) -> dict[s
 
 
 def allocate(n: int, mix: dict[str, float]) -> list[str]:
-    """The domain of each of n slots: largest remainder, interleaved so any prefix is balanced."""
+    """Return the domain of each of n slots: largest remainder, interleaved so any prefix is balanced."""
     total = sum(mix.values())
     quotas = {d: n * w / total for d, w in mix.items()}
     counts = {d: int(q) for d, q in quotas.items()}
@@ -103,14 +103,15 @@ def allocate(n: int, mix: dict[str, float]) -> list[str]:
     out: list[str] = []
     given = dict.fromkeys(counts, 0)
     for i in range(n):
-        d = max((d for d in counts if given[d] < counts[d]), key=lambda d: (counts[d] * (i + 1) / n - given[d], -list(counts).index(d)))
+        d = max((d for d in counts if given[d] < counts[d]),
+                key=lambda d: (counts[d] * (i + 1) / n - given[d], -list(counts).index(d)))
         given[d] += 1
         out.append(d)
     return out
 
 
 def slot_key(run_id: str, i: int) -> str:
-    """The idempotency key of slot i."""
+    """Return the idempotency key of slot i."""
     return f"{run_id}:{i:06d}"
 
 
@@ -225,8 +226,10 @@ async def run_bulk(ctx: Context, spec: BulkSpec, *, concurrency: int = 8, progre
 async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches, *, poll_seconds: float = 30.0,
                          max_polls: int | None = None, progress: Progress | None = None,
                          run_id: str | None = None) -> BulkReport:
-    """The same slots through Message Batches (half price). Survives restarts: the open batch's
-    id is in the run record, so calling this again polls that batch rather than resubmitting.
+    """Run the same slots through Message Batches (half price).
+
+    Survives restarts: the open batch's id is in the run record, so calling this again polls that
+    batch rather than resubmitting.
     Returns with status "waiting" when `max_polls` ran out before the batch ended.
     """
     from core.llm_anthropic import AnthropicChat
@@ -332,7 +335,8 @@ async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches
             ex = ctx.store.examples.get(state["ids"][int(cid[1:])])
             checks = check_draft(ex.model_dump())
             try:
-                s = RubricBatch.model_validate(tool_args(msg, "RubricBatch")).scores[0] if not isinstance(msg, str) else None
+                s = (RubricBatch.model_validate(tool_args(msg, "RubricBatch")).scores[0]
+                     if not isinstance(msg, str) else None)
             except ValueError:
                 s = None
             if not isinstance(msg, str):
@@ -341,8 +345,9 @@ async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches
                 scores = Scores(checks={**checks, "judge_failed": True})
             else:
                 dims = [s.voice, s.reasoning_style, s.technical_accuracy, s.analogy_use]
-                scores = Scores(voice=s.voice, reasoning_style=s.reasoning_style, technical_accuracy=s.technical_accuracy,
-                                analogy_use=s.analogy_use, overall=round(sum(dims) / 4, 2), checks=checks)
+                scores = Scores(voice=s.voice, reasoning_style=s.reasoning_style,
+                                technical_accuracy=s.technical_accuracy, analogy_use=s.analogy_use,
+                                overall=round(sum(dims) / 4, 2), checks=checks)
             ctx.store.examples.update(ex.id, editor="judge", scores=scores)
         state = {}
         persist()

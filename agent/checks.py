@@ -22,7 +22,7 @@ RESPONSE_WORDS = (15, 900)
 
 
 def check_draft(draft: dict[str, Any]) -> dict[str, Any]:
-    """The deterministic checks for one draft, with `passed` when none failed."""
+    """Run the deterministic checks for one draft, with `passed` when none failed."""
     reasoning = draft.get("reasoning") or ""
     response = draft.get("response") or ""
     words = len(response.split())

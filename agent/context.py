@@ -26,7 +26,8 @@ class Context:
     llm: BaseChatModel = field(metadata={"description": "The drafting chat model."})
     store: Store = field(metadata={"description": "The store (examples are written only on approval)."})
     index: MessageIndex | None = field(default=None, metadata={"description": "Search over the owner's messages."})
-    judge: BaseChatModel | None = field(default=None, metadata={"description": "Rubric judge; the drafting model if None."})
+    judge: BaseChatModel | None = field(default=None,
+                                        metadata={"description": "Rubric judge; the drafting model if None."})
     domains: list[str] = field(default_factory=lambda: list(DEFAULT_DOMAINS),
                                metadata={"description": "The domain taxonomy."})
     person_name: str | None = field(default=None, metadata={"description": "The owner's name for prompts."})
@@ -43,7 +44,7 @@ class Context:
         notify_saved(self.on_saved, examples)
 
     def card(self) -> str:
-        """The style card text (the owner's edited card wins over the generated one)."""
+        """Return the style card text (the owner's edited card wins over the generated one)."""
         if self.style_card is not None:
             return self.style_card
         doc: dict[str, Any] = self.store.kv.get("style_card") or {}

@@ -41,7 +41,7 @@ def after_save(state: State) -> Literal["draft", "review", "__end__"]:
 
 
 def build_graph() -> StateGraph:
-    """The uncompiled graph (tests compile it with their own checkpointer)."""
+    """Build the uncompiled graph (tests compile it with their own checkpointer)."""
     g = StateGraph(State, input_schema=InputState, context_schema=Context)
     g.add_node("understand_request", understand_request)
     g.add_node("retrieve", retrieve)
@@ -61,7 +61,7 @@ def build_graph() -> StateGraph:
 
 @asynccontextmanager
 async def open_graph(checkpoints_path: Path | str) -> AsyncIterator[CompiledStateGraph]:
-    """The compiled graph with threads persisted in SQLite, so they survive restarts."""
+    """Open the compiled graph with threads persisted in SQLite, so they survive restarts."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     Path(checkpoints_path).parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +92,6 @@ async def send(graph: CompiledStateGraph, thread_id: str, context: Context, *,
 
 
 async def pending_review(graph: CompiledStateGraph, thread_id: str) -> dict[str, Any] | None:
-    """The review a thread is waiting on (e.g. after a restart), or None."""
+    """Return the review a thread is waiting on (e.g. after a restart), or None."""
     snap = await graph.aget_state(_config(thread_id))
     return snap.interrupts[0].value if snap.interrupts else None

@@ -71,7 +71,7 @@ class MessageIndex:
         self.chunk_chars = chunk_chars
 
     def desired_chunks(self, conversation_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-        """chunk id -> (text, metadata) for the person messages of these conversations."""
+        """Map chunk id -> (text, metadata) for the person messages of these conversations."""
         ids = list(conversation_ids)
         titles = self.store.conversations.conversation_titles(ids)
         out: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -118,7 +118,7 @@ class MessageIndex:
 
     def search(self, query: str, k: int = 8, *, diverse: bool = True, where: dict[str, Any] | None = None,
                shown_only: bool = False) -> list[SearchHit]:
-        """The person's most relevant messages; `diverse` trades a little relevance for variety (MMR)."""
+        """Return the person's most relevant messages; `diverse` trades a little relevance for variety (MMR)."""
         if not query.strip():
             return []
         if shown_only:

@@ -33,7 +33,7 @@ CONTENT = ("prompt", "reasoning", "response", "domain", "tags")
 
 def new_draft(item: dict[str, Any], number: int, ctx: Context, hits: list[dict[str, Any]],
               fallback_domain: str | None) -> dict[str, Any]:
-    """A draft record from one validated DraftItem dump."""
+    """Build a draft record from one validated DraftItem dump."""
     allowed = {h["message_id"] for h in hits}
     domain = item["domain"] if item["domain"] in ctx.domains else (fallback_domain or _default_domain(ctx))
     return {
@@ -73,7 +73,7 @@ async def revise_drafts(ctx: Context, drafts: list[dict[str, Any]],
     if out.value is None or len(out.value.examples) != len(drafts):
         return drafts, out.usage, out.error or f"expected {len(drafts)} revised drafts, got {len(out.value.examples)}"  # type: ignore[union-attr]
     revised = []
-    for old, item in zip(drafts, out.value.examples):
+    for old, item in zip(drafts, out.value.examples, strict=True):  # lengths checked just above
         fresh = new_draft(item.model_dump(), old["number"], ctx, hits, old["domain"])
         log = {"by": "owner", "kind": "revision", "request": old["revision"], "at": utcnow().isoformat(),
                "before": {k: old[k] for k in CONTENT}}
@@ -105,7 +105,7 @@ async def score_drafts(ctx: Context, drafts: list[dict[str, Any]]) -> tuple[list
 
 def to_example(d: dict[str, Any], *, status: ExampleStatus, origin: ExampleOrigin, run_id: str | None,
                key: str | None, conversation_id: str | None) -> Example:
-    """The stored example for a draft, with its provenance."""
+    """Build the stored example for a draft, with its provenance."""
     return Example(
         prompt=d["prompt"], reasoning=d["reasoning"], response=d["response"], domain=d["domain"],
         tags=list(d["tags"]), status=status, origin=origin, source_message_ids=list(d["source_ids"]),
@@ -185,7 +185,7 @@ async def score(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def card(d: dict[str, Any], hits: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the owner sees of a draft: content, scores, checks and its sources."""
+    """Return what the owner sees of a draft: content, scores, checks and its sources."""
     by_id = {h["message_id"]: h for h in hits}
     return {**{k: d[k] for k in ("number", "version", *CONTENT, "scores", "checks", "status")},
             "sources": [{"id": s, "title": by_id[s].get("conversation_title", ""), "text": by_id[s]["text"]}
@@ -202,15 +202,18 @@ async def review(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     decision = parse_reply(reply, numbers)
     if decision.is_empty() and isinstance(reply, str):
         decision = await _interpret(runtime.context, reply, numbers)
-    problem = validate(decision, numbers) or ("I couldn't tell what to do with the drafts." if decision.is_empty() else None)
+    problem = validate(decision, numbers) or (
+        "I couldn't tell what to do with the drafts." if decision.is_empty() else None)
     if problem:
         return {"notice": f"{problem} Try: {HINT}", "messages": [HumanMessage(said)]}
     return {"drafts": apply_decision(state.drafts, decision), "notice": None, "messages": [HumanMessage(said)]}
 
 
 async def _interpret(ctx: Context, reply: str, numbers: list[int]) -> Decision:
-    """Let the LLM read a free-form reply. It sees only the owner's words and the open numbers,
-    never retrieved text or draft content, so nothing planted in a source can steer it.
+    """Let the LLM read a free-form reply.
+
+    It sees only the owner's words and the open numbers, never retrieved text or draft content,
+    so nothing planted in a source can steer it.
     """
     msgs = [SystemMessage("Read the owner's reply about numbered drafts into a Decision. Approve or reject "
                           "only what the owner explicitly approves or rejects; anything they want changed "

@@ -84,7 +84,8 @@ def compute_profile(person: list[StoredMessage], assistant: list[StoredMessage])
         "emoji_per_1k_words": round(len(EMOJI.findall(joined)) * 1000 / total_words, 2),
         "first_person_per_1k_words": round(
             len(re.findall(r"\b(?:I|I'm|I've|I'd|me|my)\b", joined)) * 1000 / total_words, 1),
-        "contractions_per_1k_words": round(len(re.findall(r"\b\w+'(?:s|re|ve|d|ll|t|m)\b", joined)) * 1000 / total_words, 1),
+        "contractions_per_1k_words": round(
+            len(re.findall(r"\b\w+'(?:s|re|ve|d|ll|t|m)\b", joined)) * 1000 / total_words, 1),
         "signature_phrases": signature_phrases(texts, [m.text for m in assistant]),
         "topics": [w for w, _ in topic_words.most_common(20)],
         "analogy_examples": [s.strip()[:200] for s in sentences if ANALOGY_CUES.search(s)][:8],
@@ -92,19 +93,24 @@ def compute_profile(person: list[StoredMessage], assistant: list[StoredMessage])
 
 
 def draft_style_card(p: dict[str, Any], name: str | None = None) -> str:
-    """A plain-language card built from the statistics, for the owner to edit."""
+    """Draft a plain-language card from the statistics, for the owner to edit."""
     if not p.get("messages"):
         return "No messages imported yet."
     who = name or "The owner"
     length = "short, to the point" if p["chars"]["median"] < 200 else "long, worked-through"
     lines = [
         f"# How {who} writes",
-        f"- Messages are {length} (median {p['chars']['median']:.0f} characters, {p['words_per_message']['median']:.0f} words).",
+        (f"- Messages are {length} (median {p['chars']['median']:.0f} characters, "
+         f"{p['words_per_message']['median']:.0f} words)."),
         f"- Sentences average {p['sentence_words_mean']} words.",
-        f"- Asks questions in {p['question_rate']:.0%} of messages; reaches for an analogy in {p['analogy_rate']:.0%}.",
-        f"- Markdown: bullets in {p['markdown']['bullets']:.0%} of messages, headers in {p['markdown']['headers']:.0%}.",
-        f"- Profanity: {p['profanity_per_1k_words']} per 1,000 words; exclamation marks: {p['exclamation_per_1k_words']}.",
-        f"- First person: {p['first_person_per_1k_words']} per 1,000 words; contractions: {p['contractions_per_1k_words']}.",
+        (f"- Asks questions in {p['question_rate']:.0%} of messages; "
+         f"reaches for an analogy in {p['analogy_rate']:.0%}."),
+        (f"- Markdown: bullets in {p['markdown']['bullets']:.0%} of messages, "
+         f"headers in {p['markdown']['headers']:.0%}."),
+        (f"- Profanity: {p['profanity_per_1k_words']} per 1,000 words; "
+         f"exclamation marks: {p['exclamation_per_1k_words']}."),
+        (f"- First person: {p['first_person_per_1k_words']} per 1,000 words; "
+         f"contractions: {p['contractions_per_1k_words']}."),
         "- Signature phrases: " + ", ".join(f"\"{s['phrase']}\"" for s in p["signature_phrases"][:12]),
         "- Talks about: " + ", ".join(p["topics"][:12]),
     ]

@@ -77,7 +77,7 @@ def _who(name: str | None) -> tuple[str, str]:
 
 
 def draft_system(style_card: str, domains: list[str], person_name: str | None = None) -> str:
-    """The stable drafting prefix: instructions, rubric, style card (cached by the provider)."""
+    """Build the stable drafting prefix: instructions, rubric, style card (cached by the provider)."""
     who, short = _who(person_name)
     card = style_card.strip() or "(no style card yet: rely on the sources)"
     return (DRAFT_INSTRUCTIONS.format(who=who, who_short=short, domains=", ".join(domains), data_rule=DATA_RULE)
@@ -86,7 +86,7 @@ def draft_system(style_card: str, domains: list[str], person_name: str | None = 
 
 
 def judge_system(style_card: str, domains: list[str], person_name: str | None = None) -> str:
-    """The stable judging prefix: rubric, the drafter's brief (to judge against) and style card."""
+    """Build the stable judging prefix: rubric, the drafter's brief (to judge against) and style card."""
     who, short = _who(person_name)
     card = style_card.strip() or "(no style card yet)"
     brief = DRAFT_INSTRUCTIONS.format(who=who, who_short=short, domains=", ".join(domains), data_rule="")
@@ -101,7 +101,7 @@ def understand_system(domains: list[str], max_n: int) -> str:
 
 
 def sources_block(hits: list[dict[str, Any]], max_chars: int = 1200) -> str:
-    """Retrieved messages as clearly delimited data."""
+    """Format retrieved messages as clearly delimited data."""
     if not hits:
         return "<sources>(none found)</sources>"
     parts = []
@@ -115,7 +115,7 @@ def sources_block(hits: list[dict[str, Any]], max_chars: int = 1200) -> str:
 
 
 def draft_request(request: dict[str, Any], hits: list[dict[str, Any]], count: int) -> str:
-    """The per-call part of a drafting prompt: what to write and from which sources."""
+    """Build the per-call part of a drafting prompt: what to write and from which sources."""
     constraints = "".join(f"\n- {c}" for c in request.get("constraints") or [])
     domain = request.get("domain") or "pick the best fit"
     return (f"{sources_block(hits)}\n\n<owner_request>\nTopic: {request.get('topic', '')}\nDomain: {domain}"
@@ -124,7 +124,7 @@ def draft_request(request: dict[str, Any], hits: list[dict[str, Any]], count: in
 
 
 def revise_request(drafts: list[dict[str, Any]], hits: list[dict[str, Any]]) -> str:
-    """The per-call part of a revision prompt: each draft with the owner's requested change."""
+    """Build the per-call part of a revision prompt: each draft with the owner's requested change."""
     parts = []
     for d in drafts:
         body = json.dumps({k: d[k] for k in ("prompt", "reasoning", "response", "domain", "tags", "source_ids")},
@@ -137,7 +137,7 @@ def revise_request(drafts: list[dict[str, Any]], hits: list[dict[str, Any]]) -> 
 
 
 def judge_request(drafts: list[dict[str, Any]]) -> str:
-    """The per-call part of a judging prompt: the drafts, numbered."""
+    """Build the per-call part of a judging prompt: the drafts, numbered."""
     parts = [f"<draft number=\"{d['number']}\">\nPROMPT: {d['prompt']}\nREASONING: {d['reasoning']}\n"
              f"RESPONSE: {d['response']}\n</draft>" for d in drafts]
     return "\n\n".join(parts) + "\n\nScore every draft above with the RubricBatch tool."

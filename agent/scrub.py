@@ -70,11 +70,20 @@ def _env_value(s: str) -> bool:
     }
 
 
+# Words that follow "password is" in prose without being a password ("my password is wrong").
+_PROSE_NOT_PASSWORDS = {
+    "correct", "wrong", "incorrect", "expired", "required", "reset", "changed", "fine", "weak", "strong", "long",
+    "short", "the", "not", "still", "also",
+}
+
 P = re.compile
 SECRET_PATTERNS: list[Pattern] = [
-    Pattern("private_key", P(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)", re.S)),
+    Pattern("private_key", P(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?"
+                             r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)", re.S)),
     Pattern("anthropic_key", P(r"\bsk-ant-(?:api|admin|sid)\d{2}-[A-Za-z0-9_\-]{20,}")),
-    Pattern("openai_key", P(r"\bsk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{20,}|\bsk-[A-Za-z0-9]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-[A-Za-z0-9]{40,}\b")),
+    Pattern("openai_key", P(r"\bsk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{20,}"
+                            r"|\bsk-[A-Za-z0-9]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}"
+                            r"|\bsk-[A-Za-z0-9]{40,}\b")),
     Pattern("huggingface_token", P(r"\bhf_[A-Za-z0-9]{30,}\b")),
     Pattern("aws_access_key", P(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b")),
     Pattern("aws_secret_key", P(r"(?i)aws.{0,20}?(?:secret|private).{0,20}?[=:]\s*[\"']?([A-Za-z0-9/+=]{40})\b"), 1),
@@ -87,14 +96,17 @@ SECRET_PATTERNS: list[Pattern] = [
     Pattern("url_password", P(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]+:([^/\s@]+)@"), 1),
     Pattern(
         "env_secret",
-        P(r"(?im)^[ \t]*(?:export[ \t]+)?[A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIALS?|AUTH)[A-Z0-9_]*[ \t]*[=:][ \t]*[\"']?([^\s\"'#]{4,})"),
+        P(r"(?im)^[ \t]*(?:export[ \t]+)?"
+          r"[A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIALS?|AUTH)[A-Z0-9_]*"
+          r"[ \t]*[=:][ \t]*[\"']?([^\s\"'#]{4,})"),
         1,
         _env_value,
     ),
     Pattern("password", P(r"(?i)\b(?:password|passwd|pwd)\s*[:=]\s*[\"']?([^\s\"',;]{4,})"), 1, _env_value),
     # Prose: "my password is hunter2", "the admin password was x" (trailing punctuation kept out).
-    Pattern("password", P(r"(?i)\b(?:password|passphrase|passcode|pin)\s+(?:is|was|=)\s+[\"'`]?([^\s\"'`]*[^\s\"'`.,;:!?)])"), 1,
-            lambda v: len(v) >= 4 and _env_value(v) and v.lower() not in {"correct", "wrong", "incorrect", "expired", "required", "reset", "changed", "fine", "weak", "strong", "long", "short", "the", "not", "still", "also"}),
+    Pattern("password", P(r"(?i)\b(?:password|passphrase|passcode|pin)\s+(?:is|was|=)\s+"
+                          r"[\"'`]?([^\s\"'`]*[^\s\"'`.,;:!?)])"), 1,
+            lambda v: len(v) >= 4 and _env_value(v) and v.lower() not in _PROSE_NOT_PASSWORDS),
 ]
 PII_PATTERNS: list[Pattern] = [
     Pattern("email", P(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b")),
@@ -102,7 +114,9 @@ PII_PATTERNS: list[Pattern] = [
     Pattern("ssn", P(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")),
     Pattern(
         "phone",
-        P(r"(?<![\w.])(?:\+?1[ \-.]?)?\(?[2-9]\d{2}\)?[ \-.]\d{3}[ \-.]\d{4}(?![\w])|(?<![\w+])\+\d{10,14}\b|(?<![\w])\+\d{1,3}[ \-.]\d{2,4}[ \-.]\d{3,4}[ \-.]\d{3,4}\b"),
+        P(r"(?<![\w.])(?:\+?1[ \-.]?)?\(?[2-9]\d{2}\)?[ \-.]\d{3}[ \-.]\d{4}(?![\w])"
+          r"|(?<![\w+])\+\d{10,14}\b"
+          r"|(?<![\w])\+\d{1,3}[ \-.]\d{2,4}[ \-.]\d{3,4}[ \-.]\d{3,4}\b"),
         0,
         _phone,
     ),
@@ -125,7 +139,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
 
 
 def placeholder(kind: str) -> str:
-    """The typed placeholder that replaces a value of `kind`."""
+    """Return the typed placeholder that replaces a value of `kind`."""
     return PLACEHOLDER.get(kind, f"[SECRET:{kind}]")
 
 
@@ -135,7 +149,7 @@ def _entropy(s: str) -> float:
 
 
 def _high_entropy(token: str) -> bool:
-    """A long mixed-case alphanumeric token with high entropy: a key we have no pattern for."""
+    """Tell whether a token is long, mixed-case alphanumeric and high-entropy: a key we have no pattern for."""
     t = token.strip("=")
     return (
         len(t) >= 32

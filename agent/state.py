@@ -69,7 +69,7 @@ class Decision(BaseModel):
     done: bool = Field(False, description="Stop reviewing; drop whatever is left undecided.")
 
     def is_empty(self) -> bool:
-        """True when the reply decided nothing."""
+        """Return True when the reply decided nothing."""
         return not (self.approve or self.reject or self.revise or self.edits or self.done)
 
 

@@ -117,7 +117,8 @@ def main() -> None:
         f"{o['overhead_s'] * 1000:.0f} ms over {o['llm_s']:.0f} s of LLM time = **{o['share'] * 100:.1f}%** "
         f"({o['per_draft_s'] * 1000:.0f} ms per draft) | ≤ 5% | {ok(o['share'] <= 0.05)} |",
         f"| bulk throughput vs ideal ({t['n']} slots, concurrency {t['concurrency']}, 2 calls/slot) | "
-        f"{t['wall_s']:.2f} s vs ideal {t['ideal_s']:.0f} s = **{t['ratio'] * 100:.1f}%** | ≥ 90% | {ok(t['ratio'] >= 0.9)} |",
+        f"{t['wall_s']:.2f} s vs ideal {t['ideal_s']:.0f} s = **{t['ratio'] * 100:.1f}%** | ≥ 90% | "
+        f"{ok(t['ratio'] >= 0.9)} |",
         f"| prompt tokens read from the cache in a bulk run ({c['n']} slots, fixture style card "
         f"{c['card_chars']} chars) | {c['cache_read']:,} of {c['input_tokens']:,} = **{c['share'] * 100:.1f}%** | "
         f"≥ 70% | {ok(c['share'] >= 0.7)} |",

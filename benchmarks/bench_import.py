@@ -63,7 +63,8 @@ def throughput(tmp: Path) -> dict:
     t = time.perf_counter()
     s = import_exports([path], store=sv.store, scrubber=Scrubber(), index=idx)
     t_import = time.perf_counter() - t
-    texts = [text for text, _ in idx.desired_chunks([c["id"] for c in sv.store.conversations.list_conversations()]).values()]
+    conversation_ids = [c["id"] for c in sv.store.conversations.list_conversations()]
+    texts = [text for text, _ in idx.desired_chunks(conversation_ids).values()]
     t = time.perf_counter()
     for i in range(0, len(texts), 256):
         sv.embedder.encode(texts[i : i + 256])
@@ -146,16 +147,19 @@ def main() -> None:
     ok = lambda c: "pass" if c else "FAIL"  # noqa: E731
     lines = [
         "## Import (issue 2)",
-        f"Machine: {platform.processor() or platform.machine()}, 2 cores, 24 GB, no GPU; Python {platform.python_version()}; "
+        f"Machine: {platform.processor() or platform.machine()}, 2 cores, 24 GB, no GPU; "
+        f"Python {platform.python_version()}; "
         f"{date.today().isoformat()}. Command: `python benchmarks/bench_import.py --big {a.big}`.",
         "",
         "| measure | result | target | |",
         "|---|---|---|---|",
-        f"| import throughput vs raw encode of the same chunks (same embedder, same run) | {tp['chunks_per_s_import']:.0f} vs "
-        f"{tp['chunks_per_s_encode']:.0f} chunks/s = **{tp['ratio']:.2f}×** ({tp['chunks']} chunks, {tp['conversations']} conversations) "
+        f"| import throughput vs raw encode of the same chunks (same embedder, same run) | "
+        f"{tp['chunks_per_s_import']:.0f} vs {tp['chunks_per_s_encode']:.0f} chunks/s = **{tp['ratio']:.2f}×** "
+        f"({tp['chunks']} chunks, {tp['conversations']} conversations) "
         f"| ≥ 0.8× | {ok(tp['ratio'] >= 0.8)} |",
         f"| peak RSS, parse+scrub+store, {small['bytes'] / 2**20:.0f} MB vs {big['bytes'] / 2**20:.0f} MB export | "
-        f"{small['peak_rss_mb']:.0f} MB vs {big['peak_rss_mb']:.0f} MB = **{big['peak_rss_mb'] / small['peak_rss_mb']:.2f}×** "
+        f"{small['peak_rss_mb']:.0f} MB vs {big['peak_rss_mb']:.0f} MB = "
+        f"**{big['peak_rss_mb'] / small['peak_rss_mb']:.2f}×** "
         f"({big['seconds']:.0f} s for the big one) | ≤ 1.2× apart, < 1 GB | "
         f"{ok(big['peak_rss_mb'] / small['peak_rss_mb'] <= 1.2 and big['peak_rss_mb'] < 1024)} |",
         f"| re-import of the unchanged export | {tp['reimport_s'] * 1000:.0f} ms vs {tp['import_s']:.1f} s = "

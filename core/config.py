@@ -30,7 +30,7 @@ BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 
 
 def default_home() -> Path:
-    """The data directory: `$IDIOLECT_HOME`, else `~/.idiolect`."""
+    """Return the data directory: `$IDIOLECT_HOME`, else `~/.idiolect`."""
     return Path(os.environ.get("IDIOLECT_HOME") or Path.home() / ".idiolect").expanduser()
 
 

@@ -181,7 +181,7 @@ def make_chat_model(
 
 
 def model_name_of(llm: Any) -> str:
-    """The model id a chat model reports (for provenance); 'unknown' for anonymous fakes."""
+    """Return the model id a chat model reports (for provenance); 'unknown' for anonymous fakes."""
     for attr in ("model", "model_name"):
         v = getattr(llm, attr, None)
         if isinstance(v, str) and v:
@@ -203,7 +203,7 @@ class Structured(Generic[T]):
 
 
 def tool_args(msg: AIMessage, name: str) -> dict[str, Any] | None:
-    """The arguments of the tool call named `name` in `msg` (JSON text content as a fallback)."""
+    """Return the arguments of the tool call named `name` in `msg` (JSON text content as a fallback)."""
     for call in msg.tool_calls or []:
         if call.get("name") == name:
             return dict(call.get("args") or {})

@@ -46,7 +46,8 @@ def _text_of(content: Any) -> str:
     return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content or [])
 
 
-def to_anthropic(messages: Sequence[BaseMessage], *, cache: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def to_anthropic(messages: Sequence[BaseMessage], *,
+                 cache: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(system blocks, messages) in the API's shape.
 
     System messages are the stable prefix (instructions, style card, rubric): the last
@@ -83,7 +84,7 @@ def to_anthropic(messages: Sequence[BaseMessage], *, cache: bool = True) -> tupl
 
 
 def to_tool(tool: Any) -> dict[str, Any]:
-    """A pydantic class, function or dict as an Anthropic tool definition."""
+    """Convert a pydantic class, function or dict to an Anthropic tool definition."""
     if isinstance(tool, dict) and "input_schema" in tool:
         return tool
     fn = convert_to_openai_tool(tool)["function"]
@@ -102,7 +103,7 @@ def usage_metadata(usage: dict[str, Any]) -> dict[str, Any]:
 
 
 def message_from_api(data: dict[str, Any], *, batch: bool = False) -> AIMessage:
-    """An AIMessage (text, tool calls, usage, cost) from an API message object."""
+    """Build an AIMessage (text, tool calls, usage, cost) from an API message object."""
     text = "".join(b.get("text", "") for b in data.get("content", []) if b.get("type") == "text")
     calls = [{"name": b["name"], "args": b.get("input") or {}, "id": b["id"], "type": "tool_call"}
              for b in data.get("content", []) if b.get("type") == "tool_use"]
@@ -134,14 +135,14 @@ class AnthropicChat(BaseChatModel):
         return "idiolect-anthropic"
 
     def client(self) -> anthropic.Anthropic:
-        """The sync SDK client (built once, on first use)."""
+        """Return the sync SDK client (built once, on first use)."""
         if self._sync is None:
             self._sync = anthropic.Anthropic(api_key=self.api_key.get_secret_value(), base_url=self.base_url,
                                              max_retries=self.max_retries, timeout=self.timeout)
         return self._sync
 
     def aclient(self) -> anthropic.AsyncAnthropic:
-        """The async SDK client (built once, on first use)."""
+        """Return the async SDK client (built once, on first use)."""
         # An async client is bound to the event loop it first ran on; the CLI runs one loop
         # per turn, so keep one client per loop.
         loop = asyncio.get_running_loop()
@@ -163,7 +164,7 @@ class AnthropicChat(BaseChatModel):
 
     def request_params(self, messages: Sequence[BaseMessage], stop: list[str] | None = None,
                        **kwargs: Any) -> dict[str, Any]:
-        """The exact `messages.create` parameters for these messages (also used for batches)."""
+        """Return the exact `messages.create` parameters for these messages (also used for batches)."""
         system, msgs = to_anthropic(messages, cache=self.cache_prefix)
         params: dict[str, Any] = {"model": self.model, "max_tokens": kwargs.get("max_tokens", self.max_tokens),
                                   "messages": msgs}
@@ -281,7 +282,7 @@ class AnthropicBatches:
         return batch.id
 
     def status(self, batch_id: str) -> dict[str, Any]:
-        """The batch's processing status and request counts."""
+        """Return the batch's processing status and request counts."""
         try:
             b = self.chat.client().messages.batches.retrieve(batch_id)
         except anthropic.AnthropicError as e:

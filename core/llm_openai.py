@@ -101,14 +101,14 @@ class OpenAICompatChat(BaseChatModel):
         return "idiolect-openai-compatible"
 
     def client(self) -> openai.OpenAI:
-        """The sync SDK client (built once)."""
+        """Return the sync SDK client (built once)."""
         if self._sync is None:
             self._sync = openai.OpenAI(base_url=self.base_url, api_key=self.api_key,
                                        max_retries=self.max_retries, timeout=self.timeout)
         return self._sync
 
     def aclient(self) -> openai.AsyncOpenAI:
-        """The async SDK client (built once)."""
+        """Return the async SDK client (built once)."""
         # An async client is bound to the event loop it first ran on; the CLI runs one loop
         # per turn, so keep one client per loop.
         loop = asyncio.get_running_loop()
@@ -122,7 +122,7 @@ class OpenAICompatChat(BaseChatModel):
         return self.bind(tools=[convert_to_openai_tool(t) for t in tools], tool_choice=tool_choice, **kwargs)
 
     def _forced_schema(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """The single forced tool to send as a JSON schema instead, if that mode applies."""
+        """Return the single forced tool to send as a JSON schema instead, if that mode applies."""
         tools, choice = kwargs.get("tools") or [], kwargs.get("tool_choice")
         if self.structured != "json_schema" or not choice or choice in ("auto", "required", "none"):
             return None
@@ -130,7 +130,7 @@ class OpenAICompatChat(BaseChatModel):
 
     def request_params(self, messages: Sequence[BaseMessage], stop: list[str] | None = None,
                        **kwargs: Any) -> dict[str, Any]:
-        """The exact `chat.completions.create` parameters."""
+        """Return the exact `chat.completions.create` parameters."""
         params: dict[str, Any] = {"model": self.model, "messages": to_openai(messages),
                                   "max_tokens": kwargs.get("max_tokens", self.max_tokens)}
         if self.temperature is not None:

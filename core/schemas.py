@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def content_hash(*parts: str) -> str:
@@ -26,7 +26,7 @@ def content_hash(*parts: str) -> str:
 # --------------------------------------------------------------------------- import
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     person = "person"
     assistant = "assistant"
     system = "system"
@@ -132,13 +132,13 @@ class StoredMessage(BaseModel):
 # --------------------------------------------------------------------------- examples
 
 
-class ExampleStatus(str, Enum):
+class ExampleStatus(StrEnum):
     pending = "pending"
     approved = "approved"
     rejected = "rejected"
 
 
-class ExampleOrigin(str, Enum):
+class ExampleOrigin(StrEnum):
     drafted = "drafted"  # chat with the agent
     bulk = "bulk"  # unattended generation
     mined = "mined"  # authentic pairs from imports
@@ -220,7 +220,7 @@ class Snapshot(BaseModel):
 # --------------------------------------------------------------------------- training / serving
 
 
-class ModelKind(str, Enum):
+class ModelKind(StrEnum):
     base = "base"
     adapter = "adapter"
     baseline = "baseline"  # base model + style card + retrieved examples in the prompt
@@ -243,7 +243,7 @@ class ModelRecord(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
@@ -272,7 +272,7 @@ class Job(BaseModel):
 # --------------------------------------------------------------------------- arena
 
 
-class VoteChoice(str, Enum):
+class VoteChoice(StrEnum):
     left = "left"
     right = "right"
     tie = "tie"

@@ -100,7 +100,8 @@ class VectorIndex:
         return [
             VectorHit(id=i, score=1.0 - float(d), document=doc or "", metadata=dict(m or {}),
                       vector=None if v is None else np.asarray(v, dtype=np.float32))
-            for i, d, doc, m, v in zip(r["ids"][0], r["distances"][0], r["documents"][0], r["metadatas"][0], vecs)
+            for i, d, doc, m, v in zip(r["ids"][0], r["distances"][0], r["documents"][0], r["metadatas"][0], vecs,
+                                       strict=True)
         ]
 
     def get_vectors(self, ids: list[str]) -> np.ndarray:

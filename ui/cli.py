@@ -46,7 +46,7 @@ COMMAND_MODULES = [
 
 
 def services(ctx: click.Context) -> Any:
-    """The Services for this invocation (tests pass their own through `obj=`)."""
+    """Return the Services for this invocation (tests pass their own through `obj=`)."""
     root = ctx.find_root()
     if root.obj is None:
         from core.config import Settings

@@ -69,7 +69,7 @@ def read_jsonl(stream: IO[bytes], label: str, tally: Tally) -> Iterator[Conversa
 
 
 def read_markdown(stream: IO[bytes], label: str, tally: Tally) -> Iterator[Conversation]:
-    """A transcript with '## User' / '## Assistant' headings or '**User:**' prefixes."""
+    """Read a transcript with '## User' / '## Assistant' headings or '**User:**' prefixes."""
     text = normalize(stream.read().decode("utf-8"))
     cid = hashlib.sha256(label.encode()).hexdigest()[:16]
     title_m = re.match(r"\s*#\s+(.+)", text)

@@ -97,7 +97,7 @@ def _pick(names: list[str]) -> list[str]:
 
 
 def discover(path: Path) -> list[SourceFile]:
-    """The conversation files of an export at `path` (zip, folder, or single file)."""
+    """Find the conversation files of an export at `path` (zip, folder, or single file)."""
     if not path.exists():
         raise ImportFailed(str(path), "no such file or directory")
     if path.is_dir():

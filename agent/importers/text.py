@@ -37,7 +37,7 @@ def normalize(text: str) -> str:
 
 
 def split_own_words(text: str) -> tuple[str, float]:
-    """The person's own words (fenced code and log/config blocks removed) and the pasted share.
+    """Split out the person's own words (fenced code and log/config blocks removed) and the pasted share.
 
     Runs of three or more machine-looking lines count as pasted: one `key: value` in prose
     is the person talking, a block of them is a config file.
@@ -56,7 +56,7 @@ def split_own_words(text: str) -> tuple[str, float]:
             for k in range(i, j):
                 keep[k] = False
         i = max(j, i + 1)
-    own = "\n".join(line for line, k in zip(lines, keep) if k)
+    own = "\n".join(line for line, k in zip(lines, keep, strict=True) if k)
     own = re.sub(r"\n{3,}", "\n\n", own).strip()
     share = 1.0 - (len(own) / len(text.strip())) if text.strip() else 0.0
     return own, round(max(0.0, min(1.0, share)), 4)

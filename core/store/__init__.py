@@ -39,7 +39,7 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction: committed on success, rolled back whole on any error."""
+        """Open a transaction: committed on success, rolled back whole on any error."""
         with self._sessions() as s, s.begin():
             yield s
 

@@ -66,7 +66,8 @@ class ImportWriter:
                 dict(id=m.id, conversation_id=conv.id, parent_id=m.parent_id, role=m.role.value, text=m.text,
                      own_text=m.own_text, pasted_share=m.pasted_share, created_at=m.created_at,
                      on_shown_branch=m.on_shown_branch, position=m.position,
-                     meta={**m.meta, **({"attachments": [a.model_dump() for a in m.attachments]} if m.attachments else {}),
+                     meta={**m.meta,
+                           **({"attachments": [a.model_dump() for a in m.attachments]} if m.attachments else {}),
                            **({"has_non_text": True} if m.has_non_text else {})})
                 for m in conv.messages
             ])
@@ -134,7 +135,7 @@ class ConversationStore:
                          n_person=r.n_person, n_assistant=r.n_assistant, n_abandoned=r.n_abandoned) for r in rows]
 
     def messages_of(self, conversation_id: str, *, shown_only: bool = True) -> list[StoredMessage]:
-        """A conversation's messages: shown branch in order, then abandoned ones."""
+        """Return a conversation's messages: shown branch in order, then abandoned ones."""
         stmt = select(MessageRow).where(MessageRow.conversation_id == conversation_id)
         if shown_only:
             stmt = stmt.where(MessageRow.on_shown_branch.is_(True))
@@ -162,7 +163,7 @@ class ConversationStore:
             return _stored(row)
 
     def totals(self) -> dict[str, Any]:
-        """Counts for `status`: conversations, shown-branch person/assistant, abandoned, redactions."""
+        """Return the counts for `status`: conversations, shown-branch person/assistant, abandoned, redactions."""
         with self._store.session() as s:
             convs = s.scalar(select(func.count()).select_from(ConversationRow)) or 0
             by_role = dict(s.execute(
@@ -183,7 +184,7 @@ class ConversationStore:
             return dict(s.execute(select(RedactionRow.kind, func.count()).group_by(RedactionRow.kind)).all())
 
     def redactions(self, *, limit: int = 500) -> list[dict[str, Any]]:
-        """The redaction log: kind and place, never the value."""
+        """Return the redaction log: kind and place, never the value."""
         with self._store.session() as s:
             rows = s.execute(
                 select(RedactionRow, ConversationRow.title)

@@ -65,7 +65,7 @@ class EvalStore:
             return [_to_run(r) for r in rows]
 
     def latest_run(self, model: str | None = None) -> EvalRun | None:
-        """The newest run, or the newest one that evaluated `model`."""
+        """Return the newest run, or the newest one that evaluated `model`."""
         for run in self.list_runs(limit=200):
             if model is None or model in run.models:
                 return run

@@ -185,7 +185,7 @@ class ExampleStore:
                 s.delete(row)
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Counts by status, domain and origin."""
+        """Count examples by status, domain and origin."""
         out: dict[str, dict[str, int]] = {}
         with self._store.session() as s:
             for col in ("status", "domain", "origin"):

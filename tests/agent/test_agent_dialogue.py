@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
@@ -16,9 +15,9 @@ from agent.graph import build_graph, open_graph, send
 from agent.index import MessageIndex
 from agent.ingest import import_exports
 from agent.scrub import Scrubber
-from tests.conftest import EXPORTS, REPO
 from core.schemas import ExampleOrigin, ExampleStatus
 from tests.agent.dialogue import context_for, script
+from tests.conftest import EXPORTS, REPO
 from tests.fakes.chat_models import ScriptedChat, tool_reply
 
 THREAD = "thread-self-host"

@@ -33,7 +33,8 @@ DOMAINS = {"architecture": 30.0, "philosophy": 20.0, "reasoning": 30.0, "electri
 def test_mix_allocation_is_exact_and_interleaved() -> None:
     mix = parse_mix("architecture=30,philosophy=20,reasoning=30,electrical=10,coding=10", DOMAINS)
     slots = allocate(2000, mix)
-    assert Counter(slots) == {"architecture": 600, "philosophy": 400, "reasoning": 600, "electrical": 200, "coding": 200}
+    assert Counter(slots) == {"architecture": 600, "philosophy": 400, "reasoning": 600,
+                              "electrical": 200, "coding": 200}
     assert Counter(allocate(10, mix))["architecture"] == 3
     assert set(slots[:10]) == set(mix)  # any prefix is already balanced
     assert Counter(allocate(7, {"a": 1, "b": 1})) == {"a": 4, "b": 3}

@@ -9,8 +9,8 @@ import pytest
 from agent.ingest import import_exports
 from agent.miner import MineOptions, find_in_conversation, guess_domain, mine, question_in
 from agent.scrub import Scrubber
-from tests.conftest import EXPORTS
 from core.schemas import ExampleOrigin, ExampleStatus
+from tests.conftest import EXPORTS
 
 DOMAINS = ["architecture", "philosophy", "reasoning", "electrical", "coding"]
 
@@ -60,7 +60,8 @@ def test_miner_finds_the_named_pairs_in_the_fixtures(imported) -> None:  # type:
         ("edited_message", "I meant used gear, I'm not paying retail"),
     }
     regen = next(p for p in report.pairs if p.meta["kind"] == "regenerated_answer")
-    assert regen.chosen.startswith("Here's the watts version") and regen.prompt.startswith("Got a line on a used 8x A100")
+    assert regen.chosen.startswith("Here's the watts version")
+    assert regen.prompt.startswith("Got a line on a used 8x A100")
     edited = next(p for p in report.pairs if p.rejected.startswith("I meant used gear"))
     assert edited.chosen.startswith("Let me rephrase: used gear only")
     assert edited.prompt.startswith("For three boxes, the cheapest clean option")
@@ -90,7 +91,8 @@ def test_backtranslation_uses_the_llm_when_configured(imported) -> None:  # type
 
 
 def test_question_detection_ignores_code_and_quotes() -> None:
-    assert question_in("Try this:\n```\nis_up?\n```\n> Quoted?\nDoes the riser seat fully?") == "Does the riser seat fully?"
+    text = "Try this:\n```\nis_up?\n```\n> Quoted?\nDoes the riser seat fully?"
+    assert question_in(text) == "Does the riser seat fully?"
     assert question_in("No questions here.") is None
     assert guess_domain("the breaker trips on the 30A circuit", DOMAINS) == "electrical"
     assert guess_domain("nothing to see", DOMAINS) == "reasoning"

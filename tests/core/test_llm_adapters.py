@@ -103,7 +103,8 @@ def test_anthropic_streams_text_and_tool_calls(settings: Settings) -> None:
         pieces, full = asyncio.run(run())
     assert len([p for p in pieces if p]) > 2 and "".join(pieces) == "Same bus, separate breakers."
     assert srv.requests[0]["stream"] is True
-    assert full.tool_calls[0]["name"] == "Verdict" and full.tool_calls[0]["args"] == {"score": 8, "why": "sounds like him"}
+    assert full.tool_calls[0]["name"] == "Verdict"
+    assert full.tool_calls[0]["args"] == {"score": 8, "why": "sounds like him"}
     assert full.usage_metadata["output_tokens"] > 0
 
 

@@ -256,8 +256,9 @@ class _AnthropicHandler(_Base):
                     self._send_event("content_block_delta", {"type": "content_block_delta", "index": i, "delta": {
                         "type": "input_json_delta", "partial_json": raw[j:j + 11]}})
             self._send_event("content_block_stop", {"type": "content_block_stop", "index": i})
-        self._send_event("message_delta", {"type": "message_delta", "delta": {
-            "stop_reason": msg["stop_reason"], "stop_sequence": None}, "usage": {"output_tokens": usage["output_tokens"]}})
+        self._send_event("message_delta", {
+            "type": "message_delta", "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": usage["output_tokens"]}})
         self._send_event("message_stop", {"type": "message_stop"})
 
     # ---- batches

@@ -87,7 +87,7 @@ def test_claude_edit_branch_picks_newest_leaf_and_keeps_the_abandoned_one() -> N
     assert [m.role.value for m in shown] == ["person", "assistant"] * 3
     assert sum(not m.on_shown_branch for m in conv.messages) == 2
     # the shown path is a real chain of parents
-    for prev, cur in zip(shown, shown[1:]):
+    for prev, cur in zip(shown, shown[1:], strict=False):  # consecutive pairs
         assert cur.parent_id == prev.id
 
 

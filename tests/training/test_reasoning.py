@@ -135,7 +135,8 @@ def test_presets_trainer_and_server_share_the_renderers_family_names():
     for preset in list_presets():
         fam = resolve_config(preset, {"base_model": "x"}).family
         assert fam in R.FAMILIES, (preset, fam)  # the exporter renders exactly this family
-    assert resolve_config(None, {"base_model": "x", "family": "apriel"}).family == "apriel-1.5"  # older names still load
+    # older names still load
+    assert resolve_config(None, {"base_model": "x", "family": "apriel"}).family == "apriel-1.5"
     assert resolve_config(None, {"base_model": "x", "family": "generic"}).family == "none"
     assert set(REASONING_PARSERS) <= set(R.FAMILIES)
     with pytest.raises(ConfigError, match="family: unknown target model 'gpt-j'"):

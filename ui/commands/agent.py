@@ -19,7 +19,7 @@ out = Console()
 
 
 def make_context(sv: Any, *, need_llm: bool = True) -> Any:
-    """The agent's run context from the services (the one place its clients are gathered)."""
+    """Build the agent's run context from the services (the one place its clients are gathered)."""
     from agent.context import Context
 
     llm = sv.llm

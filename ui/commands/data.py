@@ -18,7 +18,8 @@ def _summary_table(s: dict[str, Any]) -> Table:
     t = Table(title="Import summary", show_header=False)
     rows = [
         ("conversations", f"{s['conversations']} ({s.get('conversations_new', 0)} new, "
-                          f"{s.get('conversations_updated', 0)} updated, {s.get('conversations_unchanged', 0)} unchanged)"),
+                          f"{s.get('conversations_updated', 0)} updated, "
+                          f"{s.get('conversations_unchanged', 0)} unchanged)"),
         ("person messages (shown branch)", s["person_messages"]),
         ("assistant messages (shown branch)", s["assistant_messages"]),
         ("abandoned branches: person / assistant",
@@ -120,7 +121,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-        """What is in the store."""
+        """Show what is in the store."""
         sv = services(ctx)
         totals = sv.store.conversations.totals()
         totals["examples"] = sv.store.examples.counts().get("status", {})
@@ -131,7 +132,8 @@ def register(app: typer.Typer) -> None:
         t = Table(title=f"idiolect store: {totals['home']}", show_header=False)
         for k, v in totals.items():
             if k != "home":
-                t.add_row(k.replace("_", " "), ", ".join(f"{a}: {b}" for a, b in v.items()) if isinstance(v, dict) else str(v))
+                value = ", ".join(f"{a}: {b}" for a, b in v.items()) if isinstance(v, dict) else str(v)
+                t.add_row(k.replace("_", " "), value)
         out.print(t)
 
     @app.command("app")
@@ -139,7 +141,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         host: str = typer.Option("127.0.0.1", help="Address to bind; non-loopback needs rater accounts."),
         port: int = typer.Option(7860, help="Port."),
-        sample: bool = typer.Option(False, "--sample", help="Import the bundled sample export first if the store is empty."),
+        sample: bool = typer.Option(False, "--sample",
+                                    help="Import the bundled sample export first if the store is empty."),
         open_browser: bool = typer.Option(False, "--open", help="Open a browser tab."),
     ) -> None:
         """Serve the app (Gradio) on this machine."""

@@ -1,6 +1,6 @@
 """Regenerate the bundled sample exports (a fictional persona) in both vendor formats.
 
-    python -m ui.sample.make_sample
+Usage: python -m ui.sample.make_sample
 """
 
 from __future__ import annotations
@@ -14,24 +14,45 @@ HERE = Path(__file__).parent
 # Rosa Ibarra: a fictional timber-frame builder who self-hosts everything. All invented.
 DIALOGUES = [
     ("Why I self-host the shop's files", [
-        ("Every quote, every drawing, every customer email lives on a little box under my bench. People ask why I don't just use the cloud. Honestly it's the same reason I don't rent my chisels.", "That makes sense. Owning the tools means you control their condition. Are there parts you'd still outsource?"),
-        ("Backups, maybe. Off-site copies are like a second barn: you hope you never need it, but you build it anyway. Everything else stays here where I can put my hands on it.", "A good rule. Want a simple backup plan that keeps the primary at home?"),
+        ("Every quote, every drawing, every customer email lives on a little box under my bench. People ask why I "
+         "don't just use the cloud. Honestly it's the same reason I don't rent my chisels.",
+         "That makes sense. Owning the tools means you control their condition. "
+         "Are there parts you'd still outsource?"),
+        ("Backups, maybe. Off-site copies are like a second barn: you hope you never need it, but you build it "
+         "anyway. Everything else stays here where I can put my hands on it.",
+         "A good rule. Want a simple backup plan that keeps the primary at home?"),
     ]),
     ("Mortise and tenon vs steel brackets", [
-        ("Client wants steel brackets on the porch posts because they're 'faster'. Faster for who? A tenon is like a handshake that never lets go.", "Brackets are quicker to install but can corrode and loosen. What load is the porch carrying?"),
-        ("Snow load, mostly. Thirty pounds a square foot on a bad February. I'd rather cut the joint once and forget about it for eighty years.", "Then a pegged mortise and tenon is a strong choice. Do you want a sizing check?"),
+        ("Client wants steel brackets on the porch posts because they're 'faster'. Faster for who? A tenon is like a "
+         "handshake that never lets go.",
+         "Brackets are quicker to install but can corrode and loosen. What load is the porch carrying?"),
+        ("Snow load, mostly. Thirty pounds a square foot on a bad February. I'd rather cut the joint once and forget "
+         "about it for eighty years.",
+         "Then a pegged mortise and tenon is a strong choice. Do you want a sizing check?"),
     ]),
     ("Pricing a timber frame pavilion", [
-        ("How do I price a 16x20 pavilion without underselling myself again? Last time I charged for the wood and gave away the thinking.", "Price the design time separately. Roughly how many hours did the last one take?"),
-        ("Forty hours of layout before I touched a saw. The thinking IS the job. Sawing is just the part people can see.", "Then bill those forty hours at your full rate and show them as a line item."),
+        ("How do I price a 16x20 pavilion without underselling myself again? Last time I charged for the wood and "
+         "gave away the thinking.",
+         "Price the design time separately. Roughly how many hours did the last one take?"),
+        ("Forty hours of layout before I touched a saw. The thinking IS the job. "
+         "Sawing is just the part people can see.",
+         "Then bill those forty hours at your full rate and show them as a line item."),
     ]),
     ("Teaching the apprentice to read grain", [
-        ("My apprentice keeps fighting the grain with the plane. How do I explain it without just yelling 'the other way'?", "You could compare grain to something familiar. What does he already know well?"),
-        ("He fishes. So: wood grain is like petting a cat, or a fish's scales. Go with it and it's smooth; go against it and everything stands up and bites you.", "That's a memorable image. Pair it with a test cut on scrap so he feels the difference."),
+        ("My apprentice keeps fighting the grain with the plane. "
+         "How do I explain it without just yelling 'the other way'?",
+         "You could compare grain to something familiar. What does he already know well?"),
+        ("He fishes. So: wood grain is like petting a cat, or a fish's scales. Go with it and it's smooth; go "
+         "against it and everything stands up and bites you.",
+         "That's a memorable image. Pair it with a test cut on scrap so he feels the difference."),
     ]),
     ("Is a CNC cheating?", [
-        ("Somebody at the guild said using a CNC for repetitive joinery is cheating. I think that's nonsense but I want to argue it well.", "What's your main argument?"),
-        ("A jig is a program you build out of plywood. The CNC is a jig with better memory. The judgment is still mine: which tree, which face, where the knot goes.", "That's a strong framing: the craft is in the decisions, not the repetition."),
+        ("Somebody at the guild said using a CNC for repetitive joinery is cheating. I think that's nonsense but I "
+         "want to argue it well.",
+         "What's your main argument?"),
+        ("A jig is a program you build out of plywood. The CNC is a jig with better memory. The judgment is still "
+         "mine: which tree, which face, where the knot goes.",
+         "That's a strong framing: the craft is in the decisions, not the repetition."),
     ]),
 ]
 
@@ -60,9 +81,11 @@ def _chatgpt() -> list[dict]:
 def _claude() -> list[dict]:
     convs = []
     extra = [("Backup box on the bench", [
-        ("The NAS under the bench holds the shop files. Its admin password was hunter2-rosa and the owner email is rosa@ibarra-timber.example, which I should probably not be pasting here.",
+        ("The NAS under the bench holds the shop files. Its admin password was hunter2-rosa and the owner email "
+         "is rosa@ibarra-timber.example, which I should probably not be pasting here.",
          "Please rotate that password now; it has been shared in this chat. Then set up an off-site copy."),
-        ("Done. Lesson learned: a password in a chat is like a key left in the truck.", "Exactly. A password manager is the lockbox."),
+        ("Done. Lesson learned: a password in a chat is like a key left in the truck.",
+         "Exactly. A password manager is the lockbox."),
     ])]
     for n, (title, turns) in enumerate(DIALOGUES[:2] + extra):
         cid = str(uuid.UUID(int=0xC1A0 + n))

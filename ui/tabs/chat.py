@@ -11,7 +11,7 @@ LABEL = "Chat"
 
 
 def cards_markdown(review: dict[str, Any] | None) -> str:
-    """The open drafts as markdown cards, each with its scores, checks and sources."""
+    """Render the open drafts as markdown cards, each with its scores, checks and sources."""
     if not review:
         return "_No drafts waiting. Ask for some on the left, e.g. “draft 3 examples on why I self-host”._"
     parts = [f"> {review['notice']}\n"] if review.get("notice") else []
@@ -37,7 +37,7 @@ def cards_markdown(review: dict[str, Any] | None) -> str:
 
 def decision_from_form(review: dict[str, Any] | None, approve: list[str], reject: list[str], edit_number: str | None,
                        edit_field: str | None, edit_text: str, revise: str) -> dict[str, Any] | str:
-    """The review reply built from the form: a structured decision, or the owner's words."""
+    """Build the review reply from the form: a structured decision, or the owner's words."""
     if revise.strip() and not (approve or reject or edit_text.strip()):
         return revise.strip()
     decision: dict[str, Any] = {"approve": [int(x) for x in approve], "reject": [int(x) for x in reject]}
@@ -100,7 +100,8 @@ def build(services: Any) -> None:
                 approve: gr.update(choices=ch, value=[]), reject: gr.update(choices=ch, value=[]),
                 edit_number: gr.update(choices=ch, value=None)}
 
-    async def on_message(text: str, history: list[dict[str, str]], rv: dict[str, Any] | None, tid: str) -> dict[Any, Any]:
+    async def on_message(text: str, history: list[dict[str, str]], rv: dict[str, Any] | None,
+                         tid: str) -> dict[Any, Any]:
         if not text.strip():
             return refresh(history, rv)
         try:
@@ -122,4 +123,5 @@ def build(services: Any) -> None:
 
     outputs = [chat, review, cards, msg, edit_text, revise, approve, reject, edit_number]
     msg.submit(on_message, [msg, chat, review, thread], outputs)
-    decide.click(on_decide, [chat, review, thread, approve, reject, edit_number, edit_field, edit_text, revise], outputs)
+    decide.click(on_decide, [chat, review, thread, approve, reject, edit_number, edit_field, edit_text, revise],
+                 outputs)
