@@ -48,6 +48,7 @@ def fit_vectorizer(texts: Sequence[str], *, max_words: int = 60, max_per_text: i
 
     Raises:
         InsufficientText: the texts have no words to segment.
+
     """
     segs, _ = segment(texts, max_words=max_words, max_per_text=max_per_text)
     if not segs:
@@ -140,8 +141,11 @@ def roc_auc(pos_scores: np.ndarray, neg_scores: np.ndarray) -> float:
 
 
 def _side_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Folds for a two-sample test, where every group lies on one side: deal each side's groups
-    round-robin (after a shuffle) into k folds, which keeps folds stratified and groups whole."""
+    """Build folds for a two-sample test, where every group lies on one side.
+
+    Each side's groups are dealt round-robin (after a shuffle) into k folds, which keeps folds
+    stratified and groups whole.
+    """
     rng = np.random.default_rng(seed)
     fold_of: dict[int, int] = {}
     for c in (0, 1):

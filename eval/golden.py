@@ -12,7 +12,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +61,7 @@ class EvalItem:
 
 
 def golden_prompts(store: Store, *, seed_defaults: bool = True) -> list[GoldenPrompt]:
-    """The owner's golden prompts; the five defaults are written the first time."""
+    """Return the owner's golden prompts; the five defaults are written the first time."""
     if seed_defaults and store.evals.count_golden() == 0:
         store.evals.add_golden_many(p.model_copy() for p in DEFAULT_PROMPTS)
     return store.evals.golden_prompts()
@@ -73,7 +73,7 @@ def golden_items(prompts: Sequence[GoldenPrompt]) -> list[EvalItem]:
 
 
 def find_snapshot(snapshots_dir: Path) -> Path | None:
-    """The newest snapshot directory under `snapshots_dir` that has a validation.jsonl."""
+    """Return the newest snapshot directory under `snapshots_dir` that has a validation.jsonl."""
     if not snapshots_dir.exists():
         return None
     found = [p.parent for p in snapshots_dir.glob("*/validation.jsonl")]
@@ -124,7 +124,7 @@ def validation_items(snapshot: Path, *, limit: int | None = None) -> list[EvalIt
 
 
 def training_targets(snapshot: Path) -> list[str]:
-    """The trained replies of `<snapshot>/train.jsonl` (for the memorisation guard)."""
+    """Return the trained replies of `<snapshot>/train.jsonl` (for the memorisation guard)."""
     path = snapshot / "train.jsonl"
     if not path.exists():
         return []
@@ -134,8 +134,8 @@ def training_targets(snapshot: Path) -> list[str]:
 def _when(msgs: list[StoredMessage]) -> datetime:
     times = [m.created_at for m in msgs if m.created_at is not None]
     if not times:
-        return datetime.min.replace(tzinfo=timezone.utc)
-    return min(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in times)
+        return datetime.min.replace(tzinfo=UTC)
+    return min(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times)
 
 
 def split_conversations(messages: Sequence[StoredMessage], *, test_share: float = 0.2,
@@ -146,6 +146,7 @@ def split_conversations(messages: Sequence[StoredMessage], *, test_share: float 
         messages: the person's stored messages.
         test_share: share of person messages to hold out (voice-metrics: the newest 10-20%).
         min_test: hold out at least this many messages, when there are enough to keep some.
+
     """
     by_conv: dict[str, list[StoredMessage]] = defaultdict(list)
     for m in messages:
@@ -169,7 +170,7 @@ def store_items(store: Store, test_conversations: set[str]) -> list[EvalItem]:
     items = []
     for conv in sorted(test_conversations):
         msgs = store.conversations.messages_of(conv)
-        for prev, cur in zip(msgs, msgs[1:]):
+        for prev, cur in zip(msgs, msgs[1:], strict=False):
             text = (cur.own_text or cur.text).strip()
             if cur.role.value == "person" and prev.role.value == "assistant" and text and prev.text.strip():
                 items.append(EvalItem(messages=[{"role": "user", "content": prev.text[-CONTEXT_CHARS:]}],

@@ -54,7 +54,7 @@ def _text(reply: Any) -> str:
 
 
 def clean_references(references: Sequence[str], held_out: Sequence[str]) -> list[str]:
-    """Reference messages for the judge, never one of the test items (nor containing one)."""
+    """Pick reference messages for the judge, never one of the test items (nor containing one)."""
     norm = lambda s: " ".join(s.lower().split())  # noqa: E731
     held = [norm(h) for h in held_out if h.strip()]
     out = []
@@ -113,6 +113,7 @@ def score_voice(judge: DeepEvalBaseLLM, items: Sequence[tuple[str, str]], *, per
         person: the owner's name as the judge should read it.
         style_card: the owner's style card text.
         references: real messages by the owner, already free of test items (`clean_references`).
+
     """
     from deepeval.metrics import GEval
     from deepeval.test_case import LLMTestCase, SingleTurnParams
@@ -160,7 +161,7 @@ _JSON_RE = re.compile(r"\{.*\}", re.DOTALL)
 
 
 def parse_choice(reply: str) -> Choice | None:
-    """The winner in a judge reply ('A', 'B', 'tie'), or None when it cannot be read."""
+    """Read the winner of a judge reply ('A', 'B', 'tie'); None when it cannot be read."""
     m = _JSON_RE.search(reply or "")
     if not m:
         return None
@@ -229,6 +230,7 @@ def judge_pairs(judge: DeepEvalBaseLLM, items: Sequence[tuple[str, str, str]], *
         person: the owner's name.
         style_card: style card text.
         references: real messages by the owner, free of test items.
+
     """
     refs = "\n".join(f"[{i}] {r}" for i, r in enumerate(references, 1)) or "(none available)"
     card = style_card.strip() or "(no style card yet)"

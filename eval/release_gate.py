@@ -8,6 +8,7 @@ seconds, and deepeval's test-run summary lists every check).
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,14 @@ def test_voice_release(system, check):
 
 
 def load_system(store: Any, model: str, *, max_age_days: float | None = None) -> dict[str, Any]:
-    """The newest stored evaluation of `model`: its voice result plus a check -> ok map.
+    """Return the newest stored evaluation of `model`: its voice result plus a check -> ok map.
 
     Raises:
         NotFound: no evaluation of `model` is stored.
         ConfigError: the newest one is older than `max_age_days`.
+
     """
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     run = store.evals.latest_run(model)
     if run is None:
@@ -75,8 +77,8 @@ def load_system(store: Any, model: str, *, max_age_days: float | None = None) ->
     if system is None:
         raise NotFound(f"evaluation {run.id} has no voice result for {model!r} (it was the ceiling?)")
     if max_age_days is not None:
-        created = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=timezone.utc)
-        age = (datetime.now(timezone.utc) - created).total_seconds() / 86400
+        created = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=UTC)
+        age = (datetime.now(UTC) - created).total_seconds() / 86400
         if age > max_age_days:
             raise ConfigError(f"the newest evaluation of {model!r} ({run.id}) is {age:.0f} days old; re-run it")
     return {**system, "run_id": run.id, "check_ok": {c["check"]: c["ok"] for c in system["checks"]}}

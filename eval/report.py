@@ -47,7 +47,7 @@ def _png(fig: Any) -> bytes:
 
 
 def plot_gap_closed(voice: dict[str, Any]) -> bytes:
-    """Grouped bars: gap closed per metric per system, with VGC and the 0 / 0.6 / 1 guides."""
+    """Draw grouped bars: gap closed per metric per system, with VGC and the 0 / 0.6 / 1 guides."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,7 +84,7 @@ def plot_bands(voice: dict[str, Any]) -> bytes:
     metrics = [*METRICS, *(m for m in SECONDARY if m in voice["floor"])]
     labels = {**METRIC_LABELS, **SECONDARY_LABELS}
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.9 + 0.45 * (len(systems) + 2)))
-    for ax, m in zip(axes, metrics):
+    for ax, m in zip(axes, metrics, strict=True):
         lo, hi = voice["floor"][m], voice["ceiling"][m]
         ax.axvspan(min(lo, hi), max(lo, hi), color="#dde8f5")
         ax.axvline(lo, color="green", lw=1)
@@ -141,7 +141,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render_markdown(result: dict[str, Any], *, images: dict[str, str] | None = None) -> str:
-    """The report as Markdown; `images` maps plot name -> relative file name to link."""
+    """Render the report as Markdown; `images` maps plot name -> relative file name to link."""
     voice = result.get("voice") or {}
     systems = voice.get("systems", {})
     lines = [f"# Voice evaluation {result.get('id', '')}", "",
@@ -268,7 +268,7 @@ def _judge_markdown(judges: dict[str, Any] | None) -> list[str]:
 
 
 def render_html(result: dict[str, Any], plots: dict[str, bytes]) -> str:
-    """A self-contained HTML page: the Markdown text as preformatted sections plus inline PNGs."""
+    """Render a self-contained HTML page: the Markdown as preformatted sections plus inline PNGs."""
     md = render_markdown(result)
     body = []
     for block in md.split("\n\n"):
@@ -307,7 +307,7 @@ def write_report(result: dict[str, Any], reports_dir: Path) -> dict[str, Path]:
 
 
 def model_summary(result: dict[str, Any], name: str) -> dict[str, Any] | None:
-    """The compact per-model numbers kept on the registry record (ModelRecord.metrics['voice'])."""
+    """Return the compact per-model numbers kept on the registry record (ModelRecord.metrics['voice'])."""
     s = (result.get("voice") or {}).get("systems", {}).get(name)
     if s is None:
         return None
@@ -331,6 +331,7 @@ def save_run(store: Store, result: dict[str, Any], report_path: Path | None) -> 
 
     Returns:
         (the stored run, names of registry models that were linked).
+
     """
     run = store.evals.add_run(EvalRun(id=str(result["id"]), models=list(result.get("models", [])), metrics=result,
                                       report_path=str(report_path) if report_path else None))

@@ -70,8 +70,9 @@ def lexical_retriever(texts: Sequence[str], k: int = 3) -> Retrieve:
     return retrieve
 
 
-def resolve_models(store: Store, names: Sequence[str], *, include_baseline: bool) -> tuple[Contestant, list[Contestant]]:
-    """(base ceiling, systems) for the requested names; 'base' means the registry's base model."""
+def resolve_models(store: Store, names: Sequence[str], *,
+                   include_baseline: bool) -> tuple[Contestant, list[Contestant]]:
+    """Return (base ceiling, systems) for the requested names; 'base' means the registry's base model."""
     known = {c.name: c for c in contestants_from_registry(store)}
     bases = [c for c in known.values() if c.kind == ModelKind.base.value]
     chosen: list[Contestant] = []
@@ -148,6 +149,7 @@ def run_eval(store: Store, settings: Settings, models: Sequence[str], *, client_
         retrieve: prompt -> example person messages for the prompting baseline.
         opts: run options.
         progress: callback (stage, done, total).
+
     """
     opts = opts or EvalOptions()
     base, systems = resolve_models(store, models, include_baseline=opts.include_baseline)
@@ -173,7 +175,7 @@ def run_eval(store: Store, settings: Settings, models: Sequence[str], *, client_
         "items": {"golden": len(items) - len(texts["heldout"]), "heldout": len(texts["heldout"]),
                   "heldout_source": texts["heldout_source"]},
         "options": opts.__dict__, "voice": voice.to_dict(),
-        "samples": {n: [{"prompt": it.prompt, "answer": a} for it, a in list(zip(items, ans))[:3]]
+        "samples": {n: [{"prompt": it.prompt, "answer": a} for it, a in list(zip(items, ans, strict=True))[:3]]
                     for n, ans in answers.items()},
         "notes": [f"Held-out contexts: {texts['heldout_source']}."],
     }
@@ -210,7 +212,7 @@ def run_judges(judge: Any, items: Sequence[EvalItem], answers: dict[str, list[st
 
 
 def latest_report(store: Store) -> tuple[dict[str, Any], Path | None] | None:
-    """The newest stored run's result and its HTML report path (None when there is none)."""
+    """Return the newest stored run's result and its HTML report path (None when there is none)."""
     run = store.evals.latest_run()
     if run is None:
         return None

@@ -48,6 +48,7 @@ def segment(texts: Sequence[str], *, max_words: int = 60, max_per_text: int = 6)
 
     Returns:
         (segments, owner) where owner[i] is the index of the text segment i came from.
+
     """
     segs: list[str] = []
     owner: list[int] = []
@@ -178,6 +179,7 @@ class StyleScale:
             other_features: not-person messages; when given, each sd is floored at a quarter
                 of the pooled sd, because a feature the person barely varies on (never a
                 header) would otherwise turn one stray header into an unbounded distance.
+
         """
         if len(person_features) < 2:
             raise InsufficientText("style scale needs at least 2 person messages")
@@ -238,6 +240,7 @@ class DeltaSpace:
             chunk_words: words per bag (Eder 2015 wants 2,500-5,000; small corpora get less).
             n_chunks: bags drawn per pool for the mean/sd.
             seed: RNG seed.
+
         """
         counts: Counter[str] = Counter()
         for pool in reference_tokens:
@@ -306,6 +309,7 @@ def signature_phrases(person: Sequence[str], others: Sequence[str], *, top: int 
 
     Returns:
         (n-gram, z) pairs, most person-typical first.
+
     """
     cp, cb = _gram_counts(person, max_n), _gram_counts(others, max_n)
     n_p, n_b = sum(cp.values()), sum(cb.values())
@@ -352,7 +356,7 @@ def memorisation_rate(outputs: Sequence[str], training_targets: Sequence[str], *
 
 
 def distinct_n(texts: Sequence[str], n: int, *, budget: int | None = None, seed: int = 0) -> float:
-    """Unique n-grams / all n-grams, over at most `budget` tokens of shuffled texts.
+    """Return unique n-grams / all n-grams, over at most `budget` tokens of shuffled texts.
 
     distinct-n falls as text grows, so two systems are only comparable on the same budget.
     """

@@ -124,7 +124,8 @@ def test_eval_tab_handlers(eval_services) -> None:  # type: ignore[no-untyped-de
     gone = tab.delete_golden(sv.store, str(saved["table"].iloc[0]["id"]))
     assert gone["status"] == "Deleted." and len(gone["table"]) == 5
     view = tab.run_view(sv, "base,voice-v1", False)
-    assert isinstance(view["summary"], pd.DataFrame) and set(view["summary"]["model"]) == {"prompting-baseline", "voice-v1"}
+    assert isinstance(view["summary"], pd.DataFrame)
+    assert set(view["summary"]["model"]) == {"prompting-baseline", "voice-v1"}
     assert len(view["plots"]) == 3 and "<img" in view["html"]
     assert {"M4m", "confusion", "rouge_l"} <= set(view["summary"].columns) and "M8 ROUGE-L" in view["html"]
     assert "Evaluation failed" in tab.run_view(sv, "ghost", False)["status"]

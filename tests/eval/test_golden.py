@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,7 +22,8 @@ from eval.golden import (
 
 def test_defaults_cover_the_domains_once_and_are_editable(store) -> None:  # type: ignore[no-untyped-def]
     prompts = golden_prompts(store)
-    assert sorted(p.domain for p in prompts) == sorted(["architecture", "philosophy", "reasoning", "electrical", "coding"])
+    domains = ["architecture", "philosophy", "reasoning", "electrical", "coding"]
+    assert sorted(p.domain for p in prompts) == sorted(domains)
     assert len(golden_prompts(store)) == 5  # seeding happens only once
     first = prompts[0]
     edited = store.evals.update_golden(first.id, prompt="How would you wire a shop for three CNC machines?")
@@ -42,8 +43,10 @@ def test_defaults_cover_the_domains_once_and_are_editable(store) -> None:  # typ
 def test_validation_items_from_the_newest_snapshot(settings) -> None:  # type: ignore[no-untyped-def]
     snap = settings.snapshots_dir / "v3"
     snap.mkdir(parents=True)
-    rows = [{"messages": [{"role": "system", "content": "You are Dale."}, {"role": "user", "content": "GPU 3 at x8?"},
-                          {"role": "assistant", "content": "Reseat the riser. Always the riser."}], "domain": "electrical"},
+    rows = [{"messages": [{"role": "system", "content": "You are Dale."},
+                          {"role": "user", "content": "GPU 3 at x8?"},
+                          {"role": "assistant", "content": "Reseat the riser. Always the riser."}],
+             "domain": "electrical"},
             {"prompt": "Ray or not?", "response": "Not yet. Postgres is the queue."}]
     (snap / "validation.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", "utf-8")
     (snap / "train.jsonl").write_text(json.dumps(rows[0]) + "\n", "utf-8")
@@ -64,7 +67,7 @@ def _msg(conv: str, i: int, when: datetime) -> StoredMessage:
 
 
 def test_split_holds_out_the_newest_conversations() -> None:
-    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
     msgs = [_msg(f"c{k}", i, t0 + timedelta(days=k)) for k in range(10) for i in range(3)]
     train, test = split_conversations(msgs, test_share=0.2, min_test=4)
     assert test == {"c9", "c8"} and train == {f"c{k}" for k in range(8)}

@@ -70,7 +70,8 @@ def test_gap_closed_math() -> None:
     assert gap_closed(0.5, floor=0.0, ceiling=1.0) == pytest.approx(0.5)
     assert gap_closed(1.2, floor=0.2, ceiling=1.0) == pytest.approx(-0.25)
     assert gap_closed(0.3, floor=0.5, ceiling=0.5) is None  # base already at the floor
-    bands = {m: Band(value=0, sd=0, floor=0, ceiling=1, gap_closed=g) for m, g in zip(METRICS, [0.2, 0.9, None, 0.4])}
+    gaps = [0.2, 0.9, None, 0.4]
+    bands = {m: Band(value=0, sd=0, floor=0, ceiling=1, gap_closed=g) for m, g in zip(METRICS, gaps, strict=True)}
     assert voice_gap_closed(bands) == pytest.approx(0.4)
 
 
@@ -108,7 +109,8 @@ def test_delta_and_classifiers_behave() -> None:
     assert st.cosine_delta(z, -z) == pytest.approx(2.0)
     assert st.burrows_delta(z, z + 1) == pytest.approx(1.0)
     person = [f"yeah ok, I'd wire box {i} myself. it's like a breaker, trips when it should" for i in range(12)]
-    bot = [f"Certainly! Here is a comprehensive overview of option {i}. **Key points** follow below." for i in range(12)]
+    bot = [f"Certainly! Here is a comprehensive overview of option {i}. **Key points** follow below."
+           for i in range(12)]
     clf = AttributionModel.fit(person[:8], bot[:8])
     assert clf.text_proba(person[8:]).mean() > 0.5 > clf.text_proba(bot[8:]).mean()
     Xa, Xb = clf.transform(person), clf.transform(bot)

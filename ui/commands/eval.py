@@ -79,7 +79,8 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_cmd(
         ctx: typer.Context,
-        models: str = typer.Option("base", "--models", "-m", help="Comma-separated registry names; 'base' = the base model."),
+        models: str = typer.Option("base", "--models", "-m",
+                                   help="Comma-separated registry names; 'base' = the base model."),
         judge: bool = typer.Option(False, "--judge", help="Also run the LLM judges (G-Eval voice + pairwise)."),
         no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the prompting baseline."),
         max_heldout: int = typer.Option(60, help="Held-out real contexts to answer."),

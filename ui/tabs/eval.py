@@ -22,7 +22,7 @@ SUMMARY_COLUMNS = ["model", "vgc", "M1", "M2", "M3", "M4", "p_person", "auc_vs_p
 
 
 def golden_table(store: Any) -> pd.DataFrame:
-    """The golden prompts as a table (seeding the defaults on first use)."""
+    """Return the golden prompts as a table (seeding the defaults on first use)."""
     from eval.golden import golden_prompts
 
     return pd.DataFrame([{"id": p.id, "domain": p.domain, "source": p.source, "prompt": p.prompt}
@@ -62,7 +62,7 @@ def delete_golden(store: Any, prompt_id: str) -> dict[str, Any]:
 
 
 def report_view(store: Any) -> dict[str, Any]:
-    """The newest run: summary table, report HTML and plot paths (empty when none yet)."""
+    """Return the newest run: summary table, report HTML and plot paths (empty when none yet)."""
     from ui.commands.eval import summary_rows
 
     run = store.evals.latest_run()
@@ -99,7 +99,7 @@ def run_view(services: Any, models: str, judge: bool) -> dict[str, Any]:
 
 
 def build(services: Any) -> None:
-    """The tab's components and wiring (called inside `with gr.Tab(LABEL):`)."""
+    """Build the tab's components and wiring (called inside `with gr.Tab(LABEL):`)."""
     store = services.store
     with gr.Row():
         models = gr.Textbox(label="Models (comma-separated registry names)", value="base", scale=4)
