@@ -8,7 +8,6 @@ held-out conversation ever fed training; voice-metrics §1).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
+from core.jsonl import read_jsonl
 from core.schemas import GoldenPrompt, StoredMessage
 
 if TYPE_CHECKING:
@@ -80,21 +80,6 @@ def find_snapshot(snapshots_dir: Path) -> Path | None:
     return max(found, key=lambda d: (d / "validation.jsonl").stat().st_mtime) if found else None
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for i, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}:{i}: not valid JSON ({e.msg})") from e
-        if not isinstance(row, dict):
-            raise ConfigError(f"{path}:{i}: each line must be a JSON object")
-        rows.append(row)
-    return rows
-
-
 def _split_row(row: dict[str, Any], where: str) -> tuple[list[dict[str, str]], str]:
     """(context messages, reply) of a `messages` row or a `prompt`/`response` row."""
     if isinstance(row.get("messages"), list):
@@ -114,7 +99,7 @@ def validation_items(snapshot: Path, *, limit: int | None = None) -> list[EvalIt
     if not path.exists():
         raise ConfigError(f"{path}: no such file")
     items = []
-    for i, row in enumerate(_rows(path), 1):
+    for i, row in enumerate(read_jsonl(path), 1):
         context, reply = _split_row(row, f"{path}:{i}")
         if not reply.strip():
             continue
@@ -128,7 +113,7 @@ def training_targets(snapshot: Path) -> list[str]:
     path = snapshot / "train.jsonl"
     if not path.exists():
         return []
-    return [reply for i, row in enumerate(_rows(path), 1) for _, reply in [_split_row(row, f"{path}:{i}")]]
+    return [reply for i, row in enumerate(read_jsonl(path), 1) for _, reply in [_split_row(row, f"{path}:{i}")]]
 
 
 def _when(msgs: list[StoredMessage]) -> datetime:

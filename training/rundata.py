@@ -14,28 +14,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.errors import ConfigError
+from core.jsonl import read_jsonl
 
 ROLES = {"system", "user", "assistant"}
 MANIFEST_NAMES = ("manifest.json", "snapshot.json")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file; a bad line is an error naming file and line number."""
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
-    rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}:{i}: not valid JSON ({e.msg})") from e
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{i}: each line must be a JSON object")
-            rows.append(row)
-    return rows
 
 
 def _check_messages(msgs: Any, where: str) -> list[dict[str, str]]:
