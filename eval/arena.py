@@ -1,240 +1,52 @@
-"""Blind A/B battles: contestants, prompts, pairing, side randomisation, parallel streaming, votes, reveal.
+"""Blind A/B battles: pairing, side randomisation, parallel streaming, votes, reveal.
 
 No Gradio here: the Arena tab and the API tests drive the same `Arena` object. The tab keeps
 only a battle id in its session state; which model sits on which side lives in the store
-and is handed out only by `Arena.vote`, after the vote is appended.
+and is handed out only by `Arena.vote`, after the vote is appended. Contestants and masking
+live in eval/arena_contestants.py, prompt sources in eval/arena_prompts.py.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import queue
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError, IdiolectError
-from core.generate import GenerationClient
-from core.generate import baseline_messages as core_baseline_messages
-from core.schemas import Battle, ModelKind, ModelRecord, Vote, VoteChoice, utcnow
+from core.schemas import Battle, Vote, VoteChoice
+from eval.arena_contestants import (
+    Contestant,
+    OpenAIStreams,
+    Retrieve,
+    StreamFn,
+    contestants_from_registry,
+    mask_identities,
+    messages_for,
+    names_itself,
+)
+from eval.arena_prompts import (
+    DEFAULT_PROMPTS,
+    PromptSource,
+    golden_prompts,
+    read_validation_prompts,
+    validation_prompts,
+)
 
 if TYPE_CHECKING:
     from core.store import Store
 
-PromptSource = Literal["golden", "validation", "typed"]
-
-# Used when the owner has no golden set yet: one prompt per default domain, written so any
-# voice (and any base model) has something to say.
-DEFAULT_PROMPTS = [
-    "Why would anyone bother self-hosting their own services instead of paying for the cloud?",
-    "Explain what a circuit breaker actually protects, to someone who just bought a house.",
-    "Is it ever rational to change your mind because an argument is persuasive but you can't find the flaw?",
-    "How would you design a job queue that never loses work when the machine crashes mid-task?",
-    "What's the first thing you check when a Python service gets slower every day?",
+__all__ = [
+    "DEFAULT_PROMPTS", "Arena", "Contestant", "OpenAIStreams", "PromptSource", "Retrieve", "Reveal", "StreamFn",
+    "contestants_from_registry", "golden_prompts", "mask_identities", "messages_for", "names_itself", "pick_pair",
+    "read_validation_prompts", "validation_prompts",
 ]
 
-StreamFn = Callable[["Contestant", list[dict[str, str]]], Iterator[str]]
-Retrieve = Callable[[str], list[str]]
-
-
-@dataclass(frozen=True)
-class Contestant:
-    """One model the arena can ask: a registry record plus how to prompt it."""
-
-    name: str
-    kind: str  # base | adapter | baseline
-    base_model: str
-    endpoint: str | None = None
-    served_name: str | None = None
-    path: str | None = None
-    created_at: datetime = field(default_factory=utcnow)
-
-    @classmethod
-    def from_record(cls, rec: ModelRecord) -> Contestant:
-        return cls(name=rec.name, kind=rec.kind.value, base_model=rec.base_model, endpoint=rec.endpoint,
-                   served_name=rec.served_name, path=rec.path, created_at=rec.created_at)
-
-    def identifiers(self) -> list[str]:
-        """Strings that would tell a rater which model this is."""
-        out = {self.name, self.served_name or "", self.base_model, Path(self.base_model).name,
-               self.endpoint or "", self.path or "", Path(self.path).name if self.path else ""}
-        return sorted((s for s in out if s), key=len, reverse=True)
-
-
-def _distinctive(ident: str) -> bool:
-    # A plain word ("base") also occurs in ordinary answers; masking or flagging it would
-    # corrupt text and cry wolf. Names with digits, dashes, slashes or dots are identities.
-    return len(ident) >= 4 and not ident.isalpha()
-
-
-def _pattern(idents: Sequence[str]) -> re.Pattern[str] | None:
-    words = [re.escape(i) for i in idents if _distinctive(i)]
-    if not words:
-        return None
-    return re.compile(r"(?<![\w/.-])(?:" + "|".join(words) + r")(?![\w/-])", re.IGNORECASE)
-
-
-def names_itself(answer: str, contestant: Contestant) -> bool:
-    """Tell whether `answer` contains one of the contestant's own identifying names."""
-    pat = _pattern(contestant.identifiers())
-    return bool(pat and pat.search(answer))
-
-
-def mask_identities(text: str, contestants: Sequence[Contestant]) -> str:
-    """Replace every contestant's identifying names in `text` with "[model]" (blindness)."""
-    pat = _pattern([i for c in contestants for i in c.identifiers()])
-    return pat.sub("[model]", text) if pat else text
-
-
-# --------------------------------------------------------------------------- contestants
-
-
-def contestants_from_registry(store: Store, *, baseline_for: str | None = None) -> list[Contestant]:
-    """Servable registry models (those with an endpoint), plus the prompting baseline.
-
-    The baseline is the base model with the style card and retrieved examples in its prompt.
-    A registry record of kind "baseline" is used as is; otherwise one called
-    "prompting-baseline" is derived from the base model `baseline_for` (default: the first
-    served base model), sharing its endpoint.
-    """
-    recs = [r for r in store.registry.list_models() if r.endpoint and r.status not in ("retired", "failed")]
-    out = [Contestant.from_record(r) for r in recs]
-    if not any(c.kind == ModelKind.baseline.value for c in out):
-        bases = [r for r in recs if r.kind == ModelKind.base]
-        base = next((r for r in bases if r.name == baseline_for), bases[0] if bases else None)
-        if base is not None:
-            out.append(Contestant(name="prompting-baseline", kind=ModelKind.baseline.value,
-                                  base_model=base.base_model, endpoint=base.endpoint,
-                                  served_name=base.served_name, path=base.path, created_at=base.created_at))
-    return out
-
-
-def messages_for(contestant: Contestant, prompt: str, *, style_card: str | None = None,
-                 retrieve: Retrieve | None = None,
-                 baseline_messages: Callable[..., list[dict[str, str]]] | None = None) -> list[dict[str, str]]:
-    """Build the chat messages a contestant gets for `prompt`.
-
-    Base models and adapters get the bare prompt (the adapter must carry the voice itself);
-    the prompting baseline gets the style card and retrieved examples through
-    `baseline_messages(prompt, style_card=..., examples=...)` (default: core.generate's).
-    """
-    if contestant.kind != ModelKind.baseline.value:
-        return [{"role": "user", "content": prompt}]
-    build = baseline_messages or core_baseline_messages
-    examples = retrieve(prompt) if retrieve else []
-    return build(prompt, style_card=style_card or "", examples=examples)
-
-
-class OpenAIStreams:
-    """Streams answers from contestants' OpenAI-compatible endpoints through core.generate.
-
-    One GenerationClient (one pooled HTTP connection set) per endpoint, reused across
-    battles: a fresh client per answer costs more than the answer on a local server.
-    Only the answer text is shown to raters; reasoning (if the server splits it out) is not.
-    """
-
-    def __init__(self, *, max_tokens: int = 512, temperature: float = 0.7, timeout_s: float = 120.0) -> None:
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.timeout_s = timeout_s
-        self._clients: dict[str, GenerationClient] = {}
-        self._lock = threading.Lock()
-
-    def _client(self, endpoint: str) -> GenerationClient:
-        with self._lock:
-            if endpoint not in self._clients:
-                self._clients[endpoint] = GenerationClient(endpoint, timeout=self.timeout_s, max_retries=1)
-            return self._clients[endpoint]
-
-    def __call__(self, contestant: Contestant, messages: list[dict[str, str]]) -> Iterator[str]:
-        """Yield the contestant's answer to `messages` chunk by chunk."""
-        if not contestant.endpoint:
-            raise ConfigError(f"model {contestant.name!r} has no endpoint; serve it first (`idiolect serve`)")
-        for delta in self._client(contestant.endpoint).stream(
-                contestant.served_name or contestant.name, messages, max_tokens=self.max_tokens,
-                temperature=self.temperature):
-            if delta.text:
-                yield delta.text
-
-    def close(self) -> None:
-        with self._lock:
-            for c in self._clients.values():
-                c.close()
-            self._clients.clear()
-
-
-# --------------------------------------------------------------------------- prompts
-
-
-def golden_prompts(store: Store) -> list[str]:
-    """Return the owner's golden prompts when the eval store has them, else the default list."""
-    try:
-        evals = store.evals
-    except ImportError:  # the eval store is optional for the arena
-        return list(DEFAULT_PROMPTS)
-    for attr in ("golden_prompts", "list_golden", "golden"):
-        fn = getattr(evals, attr, None)
-        if callable(fn):
-            rows = fn()
-            prompts = [getattr(r, "prompt", r) for r in rows]
-            prompts = [p for p in prompts if isinstance(p, str) and p.strip()]
-            if prompts:
-                return prompts
-    return list(DEFAULT_PROMPTS)
-
-
-def read_validation_prompts(path: str | Path) -> list[str]:
-    """User turns of a snapshot's validation.jsonl (`messages` rows or `prompt` rows).
-
-    Raises:
-        ConfigError: the file is missing or a line is not JSON (naming the line).
-
-    """
-    p = Path(path)
-    if p.is_dir():
-        p = p / "validation.jsonl"
-    if not p.exists():
-        raise ConfigError(f"{p}: no validation split here")
-    out: list[str] = []
-    for n, line in enumerate(p.read_text("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{p}:{n}: not JSON ({e.msg})") from e
-        prompt = row.get("prompt")
-        if isinstance(prompt, list):  # conversational preference rows
-            row = {"messages": prompt}
-            prompt = None
-        if not isinstance(prompt, str):
-            users = [m.get("content", "") for m in row.get("messages", []) if m.get("role") == "user"]
-            prompt = users[-1] if users else None
-        if prompt and prompt.strip():
-            out.append(prompt.strip())
-    return out
-
-
-def validation_prompts(store: Store) -> list[str]:
-    """Held-out prompts from the newest snapshot's validation split ([] when there is none)."""
-    try:
-        snaps = store.snapshots
-    except ImportError:
-        return []
-    latest = getattr(snaps, "latest", None)
-    snap = latest() if callable(latest) else None
-    if snap is None:
-        return []
-    try:
-        return read_validation_prompts(snap.path)
-    except ConfigError:
-        return []
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- pairing
@@ -302,6 +114,11 @@ class Arena:
         retrieve: `retrieve(query) -> list[str]` of the person's messages for the baseline.
         baseline_messages: builds the baseline's messages (default core.generate's).
         seed: fixes pairing and side choices (tests); default random.
+        champion_share: share of battles that put the champion against the newest challenger.
+        on_vote: called with each stored vote, on the voting thread, after it is appended.
+            It must return quickly (the vote's latency includes it): the UI passes its
+            retrain trigger here, which only wakes a worker. An exception in it is logged,
+            never turned into a lost or failed vote.
 
     """
 
@@ -309,7 +126,8 @@ class Arena:
                  contestants: Callable[[], list[Contestant]] | None = None,
                  style_card: Callable[[], str | None] = lambda: None, retrieve: Retrieve | None = None,
                  baseline_messages: Callable[..., list[dict[str, str]]] | None = None,
-                 seed: int | None = None, champion_share: float = 0.5) -> None:
+                 seed: int | None = None, champion_share: float = 0.5,
+                 on_vote: Callable[[Vote], None] | None = None) -> None:
         self.store = store
         self._stream = stream
         self._champion = champion
@@ -320,6 +138,7 @@ class Arena:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()  # random.Random is not safe to share across raters' threads
         self._champion_share = champion_share
+        self._on_vote = on_vote
 
     def contestants(self) -> list[Contestant]:
         return self._contestants()
@@ -353,11 +172,15 @@ class Arena:
         return self.store.arena.create_battle(Battle(id="", prompt=text, prompt_source=source,
                                                      left_model=left, right_model=right, rater=rater))
 
-    def stream_answers(self, battle_id: str, *, timeout_s: float = 300.0) -> Iterator[tuple[str, str]]:
+    def stream_answers(self, battle_id: str, *, timeout_s: float = 300.0,
+                       min_interval_s: float = 0.0) -> Iterator[tuple[str, str]]:
         """Stream both answers at once; yields (left_so_far, right_so_far), names masked.
 
         Both sides generate in parallel threads so neither reaches the rater first because of
         the order they were asked. When both finish, the answers and any flags are stored.
+        With `min_interval_s`, chunks arriving sooner than that after the last frame are
+        folded into the next one (the final frame always comes): a screen needs no more
+        than ~20 frames a second, and each frame costs the app a render.
         """
         battle = self.store.arena.battle(battle_id)
         by_name = {c.name: c for c in self.contestants()}
@@ -382,6 +205,7 @@ class Arena:
             t.start()
         texts, done = ["", ""], [False, False]
         deadline = time.monotonic() + timeout_s
+        last_frame = float("-inf")
         while not all(done):
             try:
                 k, chunk, err = q.get(timeout=max(0.01, deadline - time.monotonic()))
@@ -394,7 +218,10 @@ class Arena:
                 done[k] = True
             else:
                 texts[k] += chunk
-            yield mask_identities(texts[0], sides), mask_identities(texts[1], sides)
+            now = time.monotonic()
+            if all(done) or now - last_frame >= min_interval_s:
+                last_frame = now
+                yield mask_identities(texts[0], sides), mask_identities(texts[1], sides)
         flags = [f"names_own_model:{side}" for side, c, t in zip(("left", "right"), sides, texts, strict=True)
                  if names_itself(t, c)]
         self.store.arena.set_answers(battle_id, texts[0], texts[1], flags)
@@ -407,10 +234,15 @@ class Arena:
         except ValueError as e:
             raise ConfigError(f"vote {choice!r} is not one of {[v.value for v in VoteChoice]}") from e
         written = (written_answer or "").strip() or None
-        battle = self.store.arena.battle(battle_id)
-        v = self.store.arena.add_vote(Vote(battle_id=battle_id, rater=rater, choice=c,
-                                           left_model=battle.left_model, right_model=battle.right_model,
-                                           written_answer=written, latency_ms=latency_ms))
+        # One transaction: the store copies the sides from the battle and hands the battle
+        # back with the vote, so the reveal needs no second read.
+        v, battle = self.store.arena.cast_vote(battle_id, c, rater=rater, written_answer=written,
+                                               latency_ms=latency_ms)
+        if self._on_vote is not None:
+            try:
+                self._on_vote(v)
+            except Exception:  # the vote is stored; a failing hook must not make the rater vote again
+                log.exception("arena on_vote hook failed for vote %s", v.id)
         winner = {"left": v.left_model, "right": v.right_model}.get(c.value)
         return Reveal(battle_id, c.value, v.left_model, v.right_model, winner, battle.flags)
 

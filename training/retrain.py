@@ -18,31 +18,56 @@ The stages:
    battles to champion-vs-newest, so it meets the champion next. The champion itself
    changes only when the sequential test or the intervals say so (eval/sequential.py,
    applied by the UI), never because a run finished.
+
+The automatic policy (`idiolect retrain --every N`) is acted on by the app: after a vote it
+converts the new votes, and once N pairs have arrived since the last retrain (or the last
+automatic start) it starts `python -m training.retrain` as a job (`start_retrain_job`).
+`retrain` holds a lock file for its whole run, so no two retrains overlap across processes.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import ConfigError, JobError
+from core.errors import ConfigError, IdiolectError, JobError
 from core.schemas import ExampleOrigin, ExampleStatus, Job, JobStatus, ModelKind, ModelRecord, utcnow
 from training.export import preference_row, sft_row
 from training.preferences import ScrubFn, arena_pairs, convert_votes
 from training.reasoning import Family, family_for
 from training.recipe import resolve_config
 from training.registry import champion, next_adapter_name, register_adapter
+from training.retrain_policy import (  # re-exported: the CLI and tests import the policy from here
+    POLICY_KEY,
+    STATE_KEY,
+    TRIGGER_KEY,
+    due,
+    new_pairs,
+    policy,
+    policy_config,
+    record_trigger,
+    retrain_running,
+    retrain_state,
+    run_lock,
+    set_policy,
+    trigger_state,
+)
 
 if TYPE_CHECKING:
     from core.config import Settings
     from core.store import Store
     from training.jobs import JobRunner
 
-STATE_KEY = "retrain_state"  # {"pairs_seen": N, "last_run": iso, "adapter": name, "challenger": name}
-POLICY_KEY = "retrain_policy"  # {"every": N} or {"every": None}
+__all__ = [
+    "POLICY_KEY", "STATE_KEY", "TRIGGER_KEY", "RetrainConfig", "RetrainResult", "build_retrain_data", "due",
+    "main", "new_pairs", "policy", "policy_config", "record_trigger", "render_family", "retrain", "retrain_config",
+    "retrain_running", "retrain_state", "run_lock", "set_policy", "start_retrain_job", "trigger_state",
+]
 
 
 @dataclass(kw_only=True)
@@ -79,37 +104,37 @@ class RetrainResult:
         return asdict(self)
 
 
-# --------------------------------------------------------------------------- policy
+# --------------------------------------------------------------------------- config and job
 
 
-def retrain_state(store: Store) -> dict[str, Any]:
-    """Bookkeeping of the last retrain (pairs seen then, adapter made, scheduled challenger)."""
-    return store.kv.get(STATE_KEY) or {"pairs_seen": 0}
+def retrain_config(raw: dict[str, Any]) -> RetrainConfig:
+    """Build a RetrainConfig from a mapping, naming any key it does not know."""
+    known = {f.name for f in fields(RetrainConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"retrain config: unknown key(s) {unknown}; known: {sorted(known)}")
+    return RetrainConfig(**raw)
 
 
-def set_policy(store: Store, every: int | None) -> None:
-    """Retrain automatically after `every` new arena pairs (None switches it off)."""
-    if every is not None and every < 1:
-        raise ConfigError(f"retrain policy: every must be >= 1 new pairs, got {every}")
-    store.kv.put(POLICY_KEY, {"every": every})
+def start_retrain_job(store: Store, settings: Settings, cfg: RetrainConfig | dict[str, Any] | None = None, *,
+                      runner: JobRunner | None = None) -> Job:
+    """Start `python -m training.retrain` as a job (the app's button and automatic policy use this).
 
+    The caller converts votes first with the real scrubber (training may not import it);
+    the job then trains on the stored pairs.
 
-def policy(store: Store) -> int | None:
-    return (store.kv.get(POLICY_KEY) or {}).get("every")
+    Raises:
+        ConfigError: a config key RetrainConfig does not have.
 
+    """
+    from training.jobs import JobRunner
 
-def new_pairs(store: Store) -> int:
-    """Arena pairs stored since the last retrain."""
-    return max(0, len(arena_pairs(store)) - int(retrain_state(store).get("pairs_seen", 0)))
-
-
-def due(store: Store, scrub: ScrubFn) -> bool:
-    """Convert new votes, then say whether the policy's threshold of new pairs is reached."""
-    every = policy(store)
-    if not every:
-        return False
-    convert_votes(store, scrub)
-    return new_pairs(store) >= every
+    raw = asdict(cfg) if isinstance(cfg, RetrainConfig) else dict(cfg or {})
+    retrain_config(raw)
+    job_cfg = {**raw, "home": str(settings.home)}
+    if settings.database_url:
+        job_cfg["database_url"] = settings.database_url
+    return (runner or JobRunner(store, settings)).start("retrain", job_cfg)
 
 
 # --------------------------------------------------------------------------- data
@@ -183,7 +208,7 @@ def _base_for(store: Store, cfg: RetrainConfig, champ: ModelRecord | None) -> Mo
                       f"{', '.join(b.name for b in bases) or 'none'})")
 
 
-def retrain(store: Store, settings: Settings, scrub: ScrubFn, cfg: RetrainConfig | None = None, *,
+def retrain(store: Store, settings: Settings, scrub: ScrubFn | None, cfg: RetrainConfig | None = None, *,
             runner: JobRunner | None = None, on_update: Callable[[Job], None] | None = None,
             http_client: Any = None) -> RetrainResult:
     """Run the whole retrain loop once and return what it made.
@@ -191,7 +216,8 @@ def retrain(store: Store, settings: Settings, scrub: ScrubFn, cfg: RetrainConfig
     Args:
         store: the open Store.
         settings: paths (adapters, jobs) and job limits.
-        scrub: the scrubber's `scrub(text) -> (clean, redactions)` (the app passes agent's).
+        scrub: the scrubber's `scrub(text) -> (clean, redactions)` (the app passes agent's);
+            None when the caller already converted the votes (the job subprocess).
         cfg: what to run; defaults train the tiny CPU preset.
         runner: a JobRunner (default: a new one for this store and settings).
         on_update: called with each job as it progresses (progress bars, the Training tab).
@@ -199,15 +225,22 @@ def retrain(store: Store, settings: Settings, scrub: ScrubFn, cfg: RetrainConfig
 
     Raises:
         ConfigError: nothing to train on, too few pairs, or no base model to train.
-        JobError: a training job failed (its log tail is in the message).
+        JobError: a training job failed (its log tail is in the message), or another
+            retrain is running.
 
     """
+    with run_lock(settings):
+        return _retrain(store, settings, scrub, cfg or RetrainConfig(), runner=runner, on_update=on_update,
+                        http_client=http_client)
+
+
+def _retrain(store: Store, settings: Settings, scrub: ScrubFn | None, cfg: RetrainConfig, *,
+             runner: JobRunner | None, on_update: Callable[[Job], None] | None, http_client: Any) -> RetrainResult:
     from training.jobs import JobRunner
     from training.serve import hot_load
 
-    cfg = cfg or RetrainConfig()
     runner = runner or JobRunner(store, settings)
-    conversion = convert_votes(store, scrub)
+    conversion = convert_votes(store, scrub) if scrub is not None else None
     pairs_now = len(arena_pairs(store))
     if pairs_now < cfg.min_pairs:
         raise ConfigError(f"only {pairs_now} arena preference pair(s); retrain needs at least {cfg.min_pairs} "
@@ -224,7 +257,18 @@ def retrain(store: Store, settings: Settings, scrub: ScrubFn, cfg: RetrainConfig
     steps: list[tuple[str, dict[str, Any]]] = [("sft", {**common, **cfg.sft_overrides})]
     if data["pairs"] and cfg.dpo:
         steps.append(("dpo", {**common, "parent_adapter": "$previous", **cfg.dpo_overrides}))
-    jobs = runner.run_chain(steps, timeout=cfg.timeout_s, on_update=on_update)
+
+    def watch(job: Job) -> None:
+        # A stage's adapter is not a model of its own: mark it at once, or the Training tab's
+        # job list would register a finished SFT stage as the next voice-vN mid-run.
+        runtime = job.config.get("_runtime") or {}
+        if not runtime.get("registered_as"):
+            store.registry.update_job(job.id, config={**job.config, "_runtime": {
+                **runtime, "registered_as": "(a retrain stage)"}})
+        if on_update is not None:
+            on_update(job)
+
+    jobs = runner.run_chain(steps, timeout=cfg.timeout_s, on_update=watch)
     failed = next((j for j in jobs if j.status != JobStatus.succeeded), None)
     if failed is not None or len(jobs) != len(steps):
         j = failed or jobs[-1]
@@ -238,6 +282,10 @@ def retrain(store: Store, settings: Settings, scrub: ScrubFn, cfg: RetrainConfig
                            preference_ids=data["arena_pair_ids"], method="+".join(k for k, _ in steps),
                            config={"retrain": {"preset": cfg.preset, "jobs": [j.id for j in jobs],
                                                "data_dir": str(run_dir / "data"), "gold": data["gold"]}})
+    for j in jobs:  # the chain made this one adapter: its stages point to it
+        j = store.registry.require_job(j.id)
+        runtime = {**(j.config.get("_runtime") or {}), "registered_as": rec.name}
+        store.registry.update_job(j.id, config={**j.config, "_runtime": runtime})
     server = cfg.server_url or base.endpoint
     endpoint = None
     if server:
@@ -247,4 +295,51 @@ def retrain(store: Store, settings: Settings, scrub: ScrubFn, cfg: RetrainConfig
                              "challenger": rec.name, "champion": champ.name if champ else None})
     return RetrainResult(name=rec.name, parent=rec.parent, base_model=base.base_model, data_dir=str(run_dir / "data"),
                          jobs=[j.id for j in jobs], pairs=data["pairs"], gold=data["gold"], train_rows=data["train"],
-                         endpoint=endpoint, conversion=conversion.as_dict())
+                         endpoint=endpoint, conversion=conversion.as_dict() if conversion else {})
+
+
+# --------------------------------------------------------------------------- job entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.retrain --config FILE`: one retrain as a job (exit 2 on bad input)."""
+    from core.config import Settings
+    from core.store import Store
+    from training.rundata import ProgressWriter
+
+    ap = argparse.ArgumentParser(prog="python -m training.retrain", description=main.__doc__)
+    ap.add_argument("--config", required=True, help="JSON file of RetrainConfig fields (the job runner writes one)")
+    args = ap.parse_args(argv)
+    try:
+        raw = json.loads(Path(args.config).read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"error: --config {args.config}: {e}", file=sys.stderr)
+        return 2
+    writer = ProgressWriter(raw.pop("progress_file", None))
+    where = {k: raw.pop(k) for k in ("home", "database_url") if raw.get(k)}
+    settings = Settings(**where)
+    store = Store.open(settings.db_url)
+    last: dict[str, tuple[str, int]] = {}
+
+    def update(job: Job) -> None:
+        # Only changes are written: the runner polls children twice a second.
+        now = (job.status.value, job.step)
+        if last.get(job.id) != now:
+            last[job.id] = now
+            writer.emit("stage", stage=job.kind, job=job.id, status=job.status.value, child_step=job.step,
+                        child_total=job.total_steps)
+
+    try:
+        writer.emit("start")
+        result = retrain(store, settings, None, retrain_config(raw), on_update=update)
+    except IdiolectError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    writer.emit("done", output=result.name, metrics=result.as_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,14 @@
-"""Arena battles and votes. Votes are append-only facts: this store can add and read them, never change them."""
+"""Arena battles and votes. Votes are append-only facts: this store can add and read them, never change them.
+
+Writes from one process go through one lock: twenty raters voting at once would otherwise
+meet in SQLite's busy handler, whose sleeps back off to tens of milliseconds; a Python lock
+hands the write over the moment the previous one commits. Other processes still rely on
+the busy timeout (core/db.py).
+"""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -10,7 +17,7 @@ from sqlalchemy import func, select
 
 from core.db import BattleRow, VoteRow
 from core.errors import IdiolectError, NotFound
-from core.schemas import Battle, Vote, VoteChoice
+from core.schemas import Battle, Vote, VoteChoice, utcnow
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -39,6 +46,7 @@ def _to_vote(r: VoteRow) -> Vote:
 class ArenaStore:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._write = threading.Lock()
 
     # ---- battles
     def create_battle(self, battle: Battle) -> Battle:
@@ -51,13 +59,13 @@ class ArenaStore:
             right_answer=battle.right_answer, rater=battle.rater, flags=list(battle.flags),
             created_at=battle.created_at,
         )
-        with self._store.session() as s:
+        with self._write, self._store.session() as s:
             s.add(row)
         return _to_battle(row)
 
     def set_answers(self, battle_id: str, left: str, right: str, flags: list[str] | None = None) -> Battle:
         """Store both finished answers (and any flags) once generation ends."""
-        with self._store.session() as s:
+        with self._write, self._store.session() as s:
             row = s.get(BattleRow, battle_id)
             if row is None:
                 raise NotFound(f"no battle with id {battle_id!r}")
@@ -91,23 +99,35 @@ class ArenaStore:
             AlreadyVoted: this rater already voted on this battle.
 
         """
-        with self._store.session() as s:
-            battle = s.get(BattleRow, vote.battle_id)
+        return self.cast_vote(vote.battle_id, vote.choice, rater=vote.rater, written_answer=vote.written_answer,
+                              latency_ms=vote.latency_ms, vote_id=vote.id, created_at=vote.created_at)[0]
+
+    def cast_vote(self, battle_id: str, choice: VoteChoice | str, *, rater: str = "owner",
+                  written_answer: str | None = None, latency_ms: int | None = None, vote_id: str | None = None,
+                  created_at: datetime | None = None) -> tuple[Vote, Battle]:
+        """Append one vote in one transaction and return it with its battle (for the reveal).
+
+        Raises:
+            NotFound: the battle does not exist.
+            AlreadyVoted: this rater already voted on this battle.
+
+        """
+        with self._write, self._store.session() as s:
+            battle = s.get(BattleRow, battle_id)
             if battle is None:
-                raise NotFound(f"no battle with id {vote.battle_id!r}")
-            dup = s.scalar(select(VoteRow.id).where(VoteRow.battle_id == vote.battle_id,
-                                                    VoteRow.rater == vote.rater))
+                raise NotFound(f"no battle with id {battle_id!r}")
+            dup = s.scalar(select(VoteRow.id).where(VoteRow.battle_id == battle_id, VoteRow.rater == rater))
             if dup is not None:
-                raise AlreadyVoted(f"rater {vote.rater!r} already voted on battle {vote.battle_id}")
+                raise AlreadyVoted(f"rater {rater!r} already voted on battle {battle_id}")
             row = VoteRow(
-                id=vote.id or str(uuid.uuid4()), battle_id=battle.id, rater=vote.rater,
-                choice=VoteChoice(vote.choice).value, left_model=battle.left_model,
-                right_model=battle.right_model, prompt=battle.prompt, written_answer=vote.written_answer,
-                latency_ms=vote.latency_ms, created_at=vote.created_at,
+                id=vote_id or str(uuid.uuid4()), battle_id=battle.id, rater=rater,
+                choice=VoteChoice(choice).value, left_model=battle.left_model,
+                right_model=battle.right_model, prompt=battle.prompt, written_answer=written_answer,
+                latency_ms=latency_ms, created_at=created_at or utcnow(),
             )
             s.add(row)
             s.flush()
-            return _to_vote(row)
+            return _to_vote(row), _to_battle(battle)
 
     def votes(self, *, model: str | None = None, since: datetime | None = None,
               rater: str | None = None) -> list[Vote]:

@@ -43,7 +43,8 @@ def arena_app(services: Any) -> Iterator[Any]:
             arena_tab.build(services)
         with gr.Tab(leaderboard_tab.LABEL):
             leaderboard_tab.build(services)
-    demo.queue(default_concurrency_limit=None)
+    # The app's own queue settings (ui.app.launch), so per-event limits are what gets tested.
+    demo.queue(default_concurrency_limit=8)
     demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield demo

@@ -52,7 +52,9 @@ def test_battles_are_blind_until_the_vote_and_the_reveal_is_right(settings, stor
                     assert left and right and left[:20] in received
                     vote_out = client.predict("", "ann", api_name=api)
                     battle = store.arena.battles(limit=1)[0]
-                    reveal = REVEAL.search(" ".join(str(x) for x in vote_out))
+                    # One visible output (the reveal) comes back bare, several as a tuple.
+                    shown_after = vote_out if isinstance(vote_out, str) else " ".join(map(str, vote_out))
+                    reveal = REVEAL.search(shown_after)
                     assert reveal, vote_out
                     assert (reveal["left"], reveal["right"]) == (battle.left_model, battle.right_model)
                     shown = {battle.left_model: left, battle.right_model: right}

@@ -64,6 +64,8 @@ def test_rater_votes_sees_reveal_and_leaderboard_changes(settings, store) -> Non
                 reveal = page.inner_text("#arena-reveal")
                 assert f"Left was {battle.left_model}, right was {battle.right_model}" in reveal
                 assert store.arena.votes()[0].choice.value == "left"
+                # After the vote the buttons switch off, so the same battle cannot be voted twice.
+                page.wait_for_selector("#arena-vote-left[disabled]", timeout=20000)
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "arena-reveal.png"), full_page=True)
 

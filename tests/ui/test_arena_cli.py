@@ -75,10 +75,15 @@ def test_prefs_and_retrain_policy_commands(cli, settings, store) -> None:
     rep = json.loads(r.output)
     assert (rep["pairs_created"], rep["gold_created"]) == (3, 1)
     r = CliRunner().invoke(cli, ["retrain", "--every", "5", "--json"], obj=sv)
-    assert json.loads(r.output) == {"policy": {"every": 5}}
+    assert json.loads(r.output) == {"policy": {"every": 5, "config": {}}}
     from training.retrain import due, new_pairs, policy
 
     assert policy(store) == 5 and new_pairs(store) == 3 and not due(store, sv.scrubber.scrub)
+    r = CliRunner().invoke(cli, ["retrain", "--every", "7", "--sft-only", "--max-steps", "4", "--json"], obj=sv)
+    assert json.loads(r.output)["policy"] == {"every": 7, "config": {"dpo": False, "overrides": {"max_steps": 4}}}
+    from training.retrain import policy_config
+
+    assert policy(store) == 7 and policy_config(store) == {"dpo": False, "overrides": {"max_steps": 4}}
     r = CliRunner().invoke(cli, ["retrain", "--min-pairs", "10"], obj=sv)
     assert r.exit_code != 0 and "needs at least 10" in r.output
 

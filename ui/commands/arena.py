@@ -130,17 +130,22 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Votes -> pairs -> SFT (snapshot + gold) -> DPO -> voice-vN+1, hot-loaded and sent to the arena."""
+        from dataclasses import asdict
+
         from training.retrain import RetrainConfig, retrain, set_policy
 
         sv = services(ctx)
-        if every is not None:
-            set_policy(sv.store, every or None)
-            msg = {"policy": {"every": every or None}}
-            emit_json(msg) if json_out else out.print(
-                f"retrain after every {every} new pairs" if every else "automatic retraining off")
-            return
         cfg = RetrainConfig(preset=preset, base_model=base_model, snapshot=snapshot, server_url=server_url,
                             min_pairs=min_pairs, dpo=dpo, overrides={"max_steps": max_steps} if max_steps else {})
+        if every is not None:
+            # The other options become the automatic runs' settings (only those given).
+            given = {k: v for k, v in asdict(cfg).items() if v != getattr(RetrainConfig(), k)}
+            set_policy(sv.store, every or None, given)
+            msg = {"policy": {"every": every or None, "config": given if every else {}}}
+            emit_json(msg) if json_out else out.print(
+                f"retrain automatically after every {every} new pairs (the app starts the job after a vote)"
+                if every else "automatic retraining off")
+            return
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, disable=json_out, transient=True) as bar:
             tasks: dict[str, Any] = {}

@@ -7,15 +7,20 @@ side is read from the store by `Arena.vote` after the vote is appended. Keys: 1/
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import gradio as gr
 
 from core.errors import IdiolectError
 from eval.arena import Arena, OpenAIStreams
+from ui.retrain_trigger import RetrainTrigger, retrain_status
 
 LABEL = "Arena"
+FRAME_S = 0.05  # at most ~20 streamed frames a second per battle: each frame is a render in the app
 SOURCES = {"Golden prompts": "golden", "Held-out prompts": "validation", "Type my own": "typed"}
 
 KEYS_JS = """
@@ -57,7 +62,50 @@ def make_arena(services: Any) -> Arena:
     def retrieve(query: str) -> list[str]:
         return [h.text for h in services.message_index.search(query, k=4)]
 
-    return Arena(store, OpenAIStreams(), champion=current_champion, style_card=style_card, retrieve=retrieve)
+    return Arena(store, OpenAIStreams(), champion=current_champion, style_card=style_card, retrieve=retrieve,
+                 on_vote=retrain_trigger(services))
+
+
+def retrain_trigger(services: Any) -> RetrainTrigger:
+    """Return the app's one RetrainTrigger (the automatic `retrain --every N` policy), made on first use."""
+    ready = getattr(services, "retrain_trigger", None)
+    if ready is None:
+        ready = RetrainTrigger(services.store, services.settings, lambda text: services.scrubber.scrub(text))
+        services.retrain_trigger = ready
+    return ready
+
+
+def retrain_panel(services: Any) -> str:
+    """Markdown for the retrain box: policy, pairs since the last retrain, the job it started (no names)."""
+    try:
+        st = retrain_status(services.store, services.settings)
+    except IdiolectError as e:
+        return f"**Retrain status unavailable:** {e}"
+    policy = (f"after every **{st['every']}** new preference pairs" if st["every"]
+              else "off (`idiolect retrain --every N` turns it on)")
+    lines = [f"Automatic retraining: {policy}. Pairs since the last retrain: **{st['new_pairs']}**."]
+    if st["job_id"]:
+        lines.append(f"Last started retrain job: `{st['job_id']}` ({st['job_status'] or 'unknown'}, "
+                     f"{(st['triggered_at'] or '')[:19].replace('T', ' ')} UTC); follow it in the Training tab.")
+    if st["error"]:
+        lines.append(f"Last automatic start failed: {st['error']}")
+    return "\n\n".join(lines)
+
+
+def retrain_now(services: Any) -> str:
+    """Convert the votes and start a retrain job (the same job the automatic policy starts)."""
+    from training.preferences import convert_votes
+    from training.retrain import policy_config, start_retrain_job
+
+    trigger = retrain_trigger(services)
+    try:
+        if trigger.retrain_active():
+            return "A retrain job is already queued or running; see the Training tab.\n\n" + retrain_panel(services)
+        convert_votes(services.store, trigger.scrub)
+        job = start_retrain_job(services.store, services.settings, policy_config(services.store))
+    except IdiolectError as e:
+        return f"**Could not start a retrain:** {e}\n\n" + retrain_panel(services)
+    return f"Started retrain job `{job.id}`.\n\n" + retrain_panel(services)
 
 
 def _rater(name: str | None, request: gr.Request | None) -> str:
@@ -84,7 +132,7 @@ def new_battle(arena: Arena, source_label: str, typed: str, rater_name: str, req
            "shown_at": None, "buttons": off}
     left = right = ""
     try:
-        for left, right in arena.stream_answers(battle.id):
+        for left, right in arena.stream_answers(battle.id, min_interval_s=FRAME_S):
             yield {"left": left, "right": right}
     except IdiolectError as e:
         raise gr.Error(str(e)) from e
@@ -103,8 +151,10 @@ def cast_vote(arena: Arena, choice: str, battle_id: str | None, shown_at: float 
                             latency_ms=latency)
     except IdiolectError as e:
         raise gr.Error(str(e)) from e
-    return {"reveal": reveal.describe(), "battle": None, "shown_at": None, "written": "",
-            "buttons": gr.update(interactive=False)}
+    # The buttons are switched off and the written answer cleared by a follow-up event (see
+    # build): an update to a button makes Gradio build a Button to render it, and every
+    # output value is rendered on a worker thread; together they cost more than the vote.
+    return {"reveal": reveal.describe(), "battle": None, "shown_at": None}
 
 
 def build(services: Any) -> None:
@@ -149,10 +199,32 @@ def build(services: Any) -> None:
 
     start.click(start_fn, [source, typed, rater], [*comp.values(), *buttons], api_name="new_battle",
                 concurrency_limit=None)
+    vote_outputs = [reveal, battle, shown_at]
+    # Votes are written by one thread, in arrival order. Twenty raters voting at once would
+    # otherwise be twenty worker threads fighting over the interpreter lock and SQLite's
+    # write lock, which measured ten times slower than taking the ~1 ms writes in turn.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arena-vote")
     for btn, choice in zip(buttons, ("left", "right", "tie", "both_bad"), strict=True):
-        def vote_fn(b: str | None, t: float | None, w: str, r: str, request: gr.Request,
-                    _c: str = choice) -> dict[Any, Any]:
-            return to_components(cast_vote(arena, _c, b, t, w, r, request))
+        async def vote_fn(b: str | None, t: float | None, w: str, r: str, request: gr.Request,
+                          _c: str = choice) -> dict[Any, Any]:
+            loop = asyncio.get_running_loop()
+            return to_components(await loop.run_in_executor(
+                writer, partial(cast_vote, arena, _c, b, t, w, r, request)))
 
-        btn.click(vote_fn, [battle, shown_at, written, rater], [*comp.values(), *buttons],
-                  api_name=f"vote_{choice}", queue=False)  # a vote is one row: skip the queue's round trips
+        # queue=False spares the browser the queue's round trips; API clients always come
+        # through the queue, where concurrency_limit=None keeps votes from waiting in line
+        # behind each other (the app's default is 8 per event). Outputs are only what a
+        # vote changes.
+        btn.click(vote_fn, [battle, shown_at, written, rater], vote_outputs, api_name=f"vote_{choice}",
+                  queue=False, concurrency_limit=None).then(
+            lambda: ["", *[gr.update(interactive=False)] * len(buttons)], None, [written, *buttons], queue=False,
+            api_name=False)
+
+    with gr.Accordion("Retraining from your votes", open=False):
+        # A callable value is computed on each page load, so the panel is current when opened.
+        panel = gr.Markdown(lambda: retrain_panel(services), elem_id="arena-retrain")
+        with gr.Row():
+            refresh = gr.Button("Refresh", elem_id="arena-retrain-refresh", scale=0)
+            again = gr.Button("Retrain now", elem_id="arena-retrain-now", scale=0)
+    refresh.click(lambda: retrain_panel(services), None, panel, api_name=False)
+    again.click(lambda: retrain_now(services), None, panel, api_name=False)
