@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from core.errors import ConfigError
+from core.jsonl import read_jsonl
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -54,13 +54,7 @@ def read_validation_prompts(path: str | Path) -> list[str]:
     if not p.exists():
         raise ConfigError(f"{p}: no validation split here")
     out: list[str] = []
-    for n, line in enumerate(p.read_text("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{p}:{n}: not JSON ({e.msg})") from e
+    for row in read_jsonl(p):
         prompt = row.get("prompt")
         if isinstance(prompt, list):  # conversational preference rows
             row = {"messages": prompt}

@@ -52,7 +52,6 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
     identity = snapshot_identity(snapshot, ["preferences.jsonl"])
 
     from datasets import Dataset
-    from peft import PeftModel
     from trl import DPOConfig, DPOTrainer
 
     from training.card import write_adapter_card
@@ -60,9 +59,8 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         ProgressCallback,
         evaluate_once,
         final_metrics,
-        load_model,
         load_tokenizer,
-        lora_config,
+        model_to_train,
         resume_checkpoint,
         run_dirs,
         trainer_kwargs,
@@ -70,14 +68,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
 
     run, checkpoints, adapter_dir = run_dirs(cfg)
     tok = load_tokenizer(cfg)
-    model = load_model(cfg)
-    peft_config = None
-    if cfg.parent_adapter:
-        # A PeftModel with a pretrained adapter and no ref_model: TRL copies the adapter into a
-        # frozen "ref" adapter, so the reference is exactly the previous voice, not the base.
-        model = PeftModel.from_pretrained(model, cfg.parent_adapter, is_trainable=True)
-    else:
-        peft_config = lora_config(cfg)
+    model, peft_config = model_to_train(cfg)
 
     strip = lambda r: {k: r[k] for k in ("prompt", "chosen", "rejected")}  # noqa: E731
     args = DPOConfig(**trainer_kwargs(cfg, checkpoints, bool(eval_rows)),

@@ -76,6 +76,21 @@ def load_model(cfg: TrainConfig) -> Any:
     return model
 
 
+def model_to_train(cfg: TrainConfig) -> tuple[Any, LoraConfig | None]:
+    """Return (model, LoRA config for a fresh adapter, or None when continuing `cfg.parent_adapter`).
+
+    A parent adapter is loaded trainable on the base: SFT continues it, and DPO (given no
+    ref_model) copies it into a frozen "ref" adapter, so the reference is exactly the
+    previous voice, not the base.
+    """
+    model = load_model(cfg)
+    if cfg.parent_adapter:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, cfg.parent_adapter, is_trainable=True), None
+    return model, lora_config(cfg)
+
+
 def lora_config(cfg: TrainConfig) -> LoraConfig:
     """Return the LoRA adapter to train."""
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,

@@ -63,7 +63,6 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
 
     # Heavy imports only now: a bad snapshot has already failed fast above.
     from datasets import Dataset
-    from peft import PeftModel
     from trl import SFTConfig, SFTTrainer
 
     from training.card import write_adapter_card
@@ -71,9 +70,8 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         ProgressCallback,
         evaluate_once,
         final_metrics,
-        load_model,
         load_tokenizer,
-        lora_config,
+        model_to_train,
         resume_checkpoint,
         run_dirs,
         trainer_kwargs,
@@ -87,12 +85,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         val_rows = [to_prompt_completion(r) for r in val_rows]
         assistant_only = False
         writer.emit("note", message="chat template has no generation markers; using prompt/completion loss")
-    model = load_model(cfg)
-    peft_config = None
-    if cfg.parent_adapter:  # continue an earlier adapter rather than start a fresh one
-        model = PeftModel.from_pretrained(model, cfg.parent_adapter, is_trainable=True)
-    else:
-        peft_config = lora_config(cfg)
+    model, peft_config = model_to_train(cfg)
 
     args = SFTConfig(**trainer_kwargs(cfg, checkpoints, bool(val_rows)),
                      packing=cfg.packing, assistant_only_loss=assistant_only)

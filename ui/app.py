@@ -33,11 +33,12 @@ def status_markdown(services: Services) -> str:
     ex = services.store.examples.counts().get("status", {})
     return (f"**idiolect** · {t['conversations']} conversations · {t['person_messages']} of your messages · "
             f"{t['chunks_indexed']} indexed · {sum(t['redactions'].values())} redactions · "
-            f"{ex.get('approved', 0)} approved / {ex.get('pending', 0)} pending examples · home `{services.settings.home}`")
+            f"{ex.get('approved', 0)} approved / {ex.get('pending', 0)} pending examples · "
+            f"home `{services.settings.home}`")
 
 
 def build_app(services: Services) -> gr.Blocks:
-    """The whole app for one set of services (tests build it with fakes)."""
+    """Build the whole app for one set of services (tests build it with fakes)."""
     with gr.Blocks(title="idiolect", analytics_enabled=False) as demo:
         header = gr.Markdown(status_markdown(services), elem_classes="idiolect-header")
         for label, module in TABS:

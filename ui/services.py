@@ -10,9 +10,9 @@ from core.store import Store
 
 if TYPE_CHECKING:
     from agent.index import MessageIndex
-    from core.embedcache import CachedEmbed
     from agent.scrub import Scrubber
     from core.embed import Embedder
+    from core.embedcache import CachedEmbed
     from core.vectors import VectorIndex
 
 

@@ -180,7 +180,7 @@ def test_validation_prompts_from_a_snapshot_file(tmp_path: Path) -> None:
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     assert read_validation_prompts(tmp_path) == ["Why fuses?", "Queue design?", "Plain prompt"]
     f.write_text('{"prompt": "ok"}\nnot json\n')
-    with pytest.raises(ConfigError, match=r"validation.jsonl:2: not JSON"):
+    with pytest.raises(ConfigError, match=r"validation.jsonl:2: not valid JSON"):
         read_validation_prompts(f)
 
 
