@@ -73,17 +73,26 @@ def register(app: typer.Typer) -> None:
 
     @arena.command("prefs")
     def prefs(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Turn votes into DPO pairs and written answers into gold examples (idempotent)."""
+        """Turn votes into DPO pairs and written answers into gold examples (idempotent).
+
+        With a retrain policy set (`idiolect retrain --every N`), this also starts the retrain
+        job when the pairs make it due, exactly as a vote in the app would.
+        """
         from training.preferences import convert_votes
+        from ui.retrain_trigger import RetrainTrigger
 
         sv = services(ctx)
         rep = convert_votes(sv.store, sv.scrubber.scrub).as_dict()
+        job = RetrainTrigger(sv.store, sv.settings, sv.scrubber.scrub, background=False).check()
+        rep["retrain_job"] = job.id if job is not None else None
         if json_out:
             emit_json(rep)
             return
         out.print(f"{rep['votes']} votes: {rep['pairs_created']} new pairs ({rep['pairs_existing']} already stored), "
                   f"{rep['gold_created']} new gold examples; skipped {rep['skipped'] or 'none'}; "
                   f"{rep['redactions']} redactions")
+        if job is not None:
+            out.print(f"the retrain policy is due: started retrain job {job.id} (`idiolect jobs` to follow it)")
 
     @raters.command("add")
     def rater_add(ctx: typer.Context, name: str,
