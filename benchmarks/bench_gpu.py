@@ -35,6 +35,9 @@ SHAPES = {
     "qwen3-8b": dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
                      num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=False,
                      preset="qwen3-8b"),
+    "qwen3-14b": dict(hidden_size=5120, intermediate_size=17408, num_hidden_layers=40, num_attention_heads=40,
+                      num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=False,
+                      preset="qwen3-14b"),
 }
 
 
@@ -176,6 +179,33 @@ def bench_shape(name: str, tok, words: list[str], work: Path) -> list[dict]:  # 
     return results
 
 
+def preset_memory(name: str, tok, words: list[str], work: Path) -> dict:  # type: ignore[no-untyped-def]
+    """Peak memory and speed of the shape's preset exactly as shipped (batch, max_length 4096, LoRA rank,
+    checkpointing), on full-length examples; only the step count is cut (and accumulation, which
+    does not change the peak)."""
+    import torch
+
+    shape = SHAPES[name]
+    model = build_model(shape, tok)
+    rows = make_rows(tok, words, 48, (4000, 4096), seed=3)
+    r = train_once(model, tok, rows, shape["preset"], work / f"{name}-preset", gradient_accumulation_steps=1,
+                   max_steps=6)
+    del model
+    torch.cuda.empty_cache()
+    return {"shape": name, "preset": shape["preset"], **r}
+
+
+def presets_markdown(results: list[dict], device: str) -> str:
+    lines = ["### The GPU presets as shipped: peak memory at their max_length", "",
+             f"Machine: {device}; date {datetime.now(UTC).strftime('%Y-%m-%d')}. "
+             "`python benchmarks/bench_gpu.py --presets`. Full-length (about 4,000-token) examples.", "",
+             "| preset | batch | max_length | LoRA r | tokens/s | peak GiB |", "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['preset']} | {r['batch']} | {r['max_length']} | {r['lora_r']} | "
+                     f"{r['tokens_per_s']:,.0f} | {r['peak_gib']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(results: list[dict], device: str) -> str:
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     lines = ["## GPU training and generation (issue 5 presets on real shapes)", "",
@@ -220,6 +250,8 @@ def main() -> None:
     p.add_argument("--shapes", default="qwen3-0.6b,qwen3-8b")
     p.add_argument("--out", default="benchmarks/results/gpu.md")
     p.add_argument("--json", default=None, help="also write the raw results here")
+    p.add_argument("--presets", action="store_true",
+                   help="instead: peak memory of the qwen3-8b and qwen3-14b presets as shipped")
     args = p.parse_args()
     import torch
     from transformers import AutoTokenizer
@@ -237,11 +269,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tok = AutoTokenizer.from_pretrained(build_tiny_model(work / "tok", texts, arch="qwen3", vocab_size=4096))
-        for name in args.shapes.split(","):
-            results += bench_shape(name, tok, words, work)
+        if args.presets:
+            for name in ("qwen3-8b", "qwen3-14b"):
+                results.append(preset_memory(name, tok, words, work))
+                print(json.dumps(results[-1]), flush=True)
+        else:
+            for name in args.shapes.split(","):
+                results += bench_shape(name, tok, words, work)
     gib = torch.cuda.get_device_properties(0).total_memory / 2**30
     device = f"one {torch.cuda.get_device_name(0)} ({gib:.0f} GiB), torch {torch.__version__}"
-    Path(args.out).write_text(to_markdown(results, device), "utf-8")
+    render = presets_markdown if args.presets else to_markdown
+    Path(args.out).write_text(render(results, device), "utf-8")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1), "utf-8")
     print(Path(args.out).read_text())
