@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
+from training.reasoning import family_for
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
 METHODS = ("sft", "dpo")
@@ -177,8 +178,6 @@ def resolve_config(preset: str | None = None, overrides: dict[str, Any] | None =
     cfg = TrainConfig(**{k: _coerce(k, v) for k, v in merged.items()})
     validate(cfg)
     # One set of family names across dataset export, training and serving: the renderer's.
-    from training.reasoning import family_for
-
     try:
         cfg.family = family_for(cfg.family).name
     except ValueError as e:

@@ -69,6 +69,7 @@ class RetrainTrigger:
         self._busy = 0  # passes asked for and not yet finished (wait_idle watches it)
         self._idle = threading.Condition()
         self.started: list[Job] = []  # jobs this trigger started, oldest first
+        self.last_report: Any = None  # the ConversionReport of the latest pass that converted votes
 
     def _start_subprocess(self, cfg: dict[str, Any]) -> Job:
         from training.retrain import start_retrain_job
@@ -135,6 +136,7 @@ class RetrainTrigger:
             else:
                 votes = [v for b in sorted(battles) for v in self.store.arena.votes_for(b)]
                 report = convert_votes(self.store, self.scrub, votes=votes)
+            self.last_report = report
             # Only new pairs can cross the threshold (ties and identical answers make none);
             # the first pass also catches a threshold crossed while no app was running.
             if not (first or report.pairs_created):

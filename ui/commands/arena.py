@@ -79,12 +79,18 @@ def register(app: typer.Typer) -> None:
         job when the pairs make it due, exactly as a vote in the app would.
         """
         from training.preferences import convert_votes
+        from training.retrain import policy
         from ui.retrain_trigger import RetrainTrigger
 
         sv = services(ctx)
-        rep = convert_votes(sv.store, sv.scrubber.scrub).as_dict()
-        job = RetrainTrigger(sv.store, sv.settings, sv.scrubber.scrub, background=False).check()
-        rep["retrain_job"] = job.id if job is not None else None
+        job = None
+        if policy(sv.store):  # the trigger's first pass converts every vote, then applies the policy
+            trigger = RetrainTrigger(sv.store, sv.settings, sv.scrubber.scrub, background=False)
+            job = trigger.check()
+            report = trigger.last_report
+        else:
+            report = convert_votes(sv.store, sv.scrubber.scrub)
+        rep = {**report.as_dict(), "retrain_job": job.id if job is not None else None}
         if json_out:
             emit_json(rep)
             return
