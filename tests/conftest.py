@@ -24,6 +24,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own IDIOLECT_HOME, so no test ever touches real data."""
     home = tmp_path / "home"
     monkeypatch.setenv("IDIOLECT_HOME", str(home))
+    # The product drafts with the local model by default; tests opt in to it (it starts a
+    # server process), and use scripted fakes otherwise.
+    monkeypatch.setenv("IDIOLECT_LLM_PROVIDER", "none")
     for k, v in TELEMETRY_ENV.items():
         monkeypatch.setenv(k, v)
     return home

@@ -127,9 +127,19 @@ class JobRunner:
             # A new session: cancel signals the whole process group (dataloader workers too),
             # and the job survives the UI process that started it.
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=str(Path(__file__).resolve().parents[1]))
+                                    start_new_session=True, cwd=str(Path(__file__).resolve().parents[1]),
+                                    env=self.child_env())
         self._procs[job_id] = proc
         return self.store.registry.update_job(job_id, pid=proc.pid)
+
+    def child_env(self) -> dict[str, str]:
+        """Return the environment a job runs in: this runner's data home, whatever the caller's env says."""
+        env = {**os.environ, "IDIOLECT_HOME": str(self.settings.home)}
+        for name, value in (("IDIOLECT_DATABASE_URL", self.settings.database_url),
+                            ("IDIOLECT_MODELS_PATH", self.settings.models_path)):
+            if value:
+                env[name] = str(value)
+        return env
 
     def resume(self, job_id: str) -> Job:
         """Start a new job with a failed/cancelled job's config; training resumes from its checkpoint."""

@@ -14,6 +14,7 @@ from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from training.base_model import resolve_base_model
 from training.recipe import TrainConfig
 from training.rundata import ProgressWriter
 
@@ -37,7 +38,7 @@ def resume_checkpoint(cfg: TrainConfig, checkpoints: Path) -> str | None:
 
 def load_tokenizer(cfg: TrainConfig) -> Any:
     """Return the base model's tokenizer, with a pad token (batches need one)."""
-    tok = AutoTokenizer.from_pretrained(cfg.base_model)
+    tok = AutoTokenizer.from_pretrained(resolve_base_model(cfg.base_model))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -66,9 +67,9 @@ def load_model(cfg: TrainConfig) -> Any:
     if cfg.model_class == "image-text-to-text":
         from transformers import AutoModelForImageTextToText
 
-        model = AutoModelForImageTextToText.from_pretrained(cfg.base_model, **kwargs)
+        model = AutoModelForImageTextToText.from_pretrained(resolve_base_model(cfg.base_model), **kwargs)
     else:
-        model = AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(resolve_base_model(cfg.base_model), **kwargs)
     if cfg.load_in_4bit:
         from peft import prepare_model_for_kbit_training
 

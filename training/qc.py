@@ -111,6 +111,19 @@ class QCConfig:
     embed_chars: int = field(default=EMBED_CHARS, metadata={"help": "Characters of prompt+response embedded (speed)."})
 
 
+def qc_config(settings: Any) -> QCConfig:
+    """QC thresholds for the owner's training target.
+
+    Reasoning is required only when the preset's model family trains it: a model with no
+    reasoning format (the default SmolLM2) learns answers alone, and dropping every example
+    without reasoning would leave it nothing to learn from.
+    """
+    from training.reasoning import family_for
+    from training.recipe import preset_family
+
+    return QCConfig(require_reasoning=family_for(preset_family(settings.train_preset)).trains_reasoning)
+
+
 @dataclass
 class Drop:
     """One dropped example: which, why, and (for duplicates) which kept example it duplicates."""

@@ -111,6 +111,14 @@ def read_preset(name_or_path: str) -> dict[str, Any]:
     return data
 
 
+def preset_family(name_or_path: str) -> str:
+    """Return the reasoning family a preset trains ("none" when it names none)."""
+    try:
+        return family_for(str(read_preset(name_or_path).get("family") or "none")).name
+    except ValueError as e:
+        raise ConfigError(f"{preset_path(name_or_path)}: family: {e}") from None
+
+
 def _check_keys(data: dict[str, Any], where: str) -> None:
     bad = sorted(set(data) - set(FIELD_NAMES) - set(METHODS))
     if bad:

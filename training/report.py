@@ -89,8 +89,8 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
-def build_report(examples: Sequence[Example], settings: Settings) -> ReportCard:
-    """Measure `examples` against the targets in `settings`."""
+def build_report(examples: Sequence[Example], settings: Settings, *, require_reasoning: bool = True) -> ReportCard:
+    """Measure `examples` against the targets in `settings` (reasoning only where the target trains it)."""
     t = settings.targets
     n = len(examples)
     scored = [e.scores.overall for e in examples if e.scores.overall is not None]
@@ -110,7 +110,9 @@ def build_report(examples: Sequence[Example], settings: Settings) -> ReportCard:
         Check("with an analogy", analogy, f">= {t.min_analogy_share:.0%}", analogy >= t.min_analogy_share,
               f"{analogy:.1%}"),
         Check("with reasoning", reasoning, f">= {t.min_reasoning_share:.0%}",
-              reasoning >= t.min_reasoning_share - 1e-9, f"{reasoning:.1%}"),
+              reasoning >= t.min_reasoning_share - 1e-9, f"{reasoning:.1%}") if require_reasoning else
+        Check("with reasoning", reasoning, "not trained by this preset's model family", True,
+              f"{reasoning:.1%} (optional)"),
     ]
     tol = t.domain_tolerance_points
     for d in sorted(share):
@@ -191,7 +193,8 @@ def plots(card: ReportCard) -> dict[str, Figure]:
 def assess(examples: Sequence[Example], settings: Settings, *, embed: Any = None, scrub: Any = None,
            qc: Any = None) -> tuple[list[Example], dict[str, Any], ReportCard]:
     """QC the examples, then grade what survives: (kept, QC report dict, report card)."""
-    from training.qc import run_qc
+    from training.qc import qc_config, run_qc
 
-    kept, qc_report = run_qc(examples, qc, embed=embed, scrub=scrub)
-    return kept, qc_report.to_dict(), build_report(kept, settings)
+    cfg = qc or qc_config(settings)
+    kept, qc_report = run_qc(examples, cfg, embed=embed, scrub=scrub)
+    return kept, qc_report.to_dict(), build_report(kept, settings, require_reasoning=cfg.require_reasoning)

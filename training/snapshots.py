@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError, NotFound
 from core.schemas import Example, ExampleStatus, PreferencePair, Snapshot, utcnow
-from training.qc import Embed, QCConfig, QCReport, Scrub, find_secrets, run_qc
+from training.qc import Embed, QCConfig, QCReport, Scrub, find_secrets, qc_config, run_qc
 from training.split import split_examples
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def create_snapshot(
     if not examples:
         raise ConfigError("no approved examples to snapshot; approve some in the Dataset tab first")
     files, report, digest = build_files(examples, store.examples.pairs(), seed=seed,
-                                        validation_fraction=validation_fraction, qc=qc,
+                                        validation_fraction=validation_fraction, qc=qc or qc_config(settings),
                                         embed=embed, scrub=scrub)
     try:
         existing = store.snapshots.get(digest)

@@ -9,6 +9,7 @@ import gradio as gr
 
 from core.privacy import private_upload_dir
 from ui.services import Services
+from ui.starter import Starter
 
 # (label, module); each module exposes build(services). Order is the order on screen.
 TABS: list[tuple[str, str]] = [
@@ -37,10 +38,18 @@ def status_markdown(services: Services) -> str:
             f"home `{services.settings.home}`")
 
 
-def build_app(services: Services) -> gr.Blocks:
-    """Build the whole app for one set of services (tests build it with fakes)."""
+def build_app(services: Services, starter: Starter | None = None) -> gr.Blocks:
+    """Build the whole app for one set of services (tests build it with fakes).
+
+    With a `starter` (the first run on the bundled sample), a Getting started panel above the
+    tabs shows the loop it runs in the background.
+    """
     with gr.Blocks(title="idiolect", analytics_enabled=False) as demo:
         header = gr.Markdown(status_markdown(services), elem_classes="idiolect-header")
+        if starter is not None:
+            from ui.tabs import start
+
+            start.build(starter)
         for label, module in TABS:
             try:
                 mod = import_module(module)
@@ -51,6 +60,8 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab(label, id=label.lower()):
                 mod.build(services)
         demo.load(lambda: status_markdown(services), outputs=header)
+        # The counts change under every tab (approvals, imports, the starter): refresh them.
+        gr.Timer(5.0).tick(lambda: status_markdown(services), outputs=header, show_progress="hidden")
     return demo
 
 

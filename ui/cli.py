@@ -36,6 +36,7 @@ app = typer.Typer(
 
 # Each module defines `register(app)`; the order is the order of `idiolect --help`.
 COMMAND_MODULES = [
+    "ui.commands.start",
     "ui.commands.data",
     "ui.commands.agent",
     "ui.commands.dataset",
@@ -53,6 +54,7 @@ def services(ctx: click.Context) -> Any:
         from ui.services import Services
 
         root.obj = Services(Settings())
+        root.call_on_close(root.obj.close)  # stops a local model server this command started
     return root.obj
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from core.embed import Embedder
     from core.embedcache import CachedEmbed
     from core.vectors import VectorIndex
+    from training.local_server import LocalServer
 
 
 class Services:
@@ -69,19 +70,40 @@ class Services:
         return MessageIndex(self.store, self.index, self.embedder, chunk_chars=self.settings.chunk_chars)
 
     @cached_property
-    def llm(self) -> Any:
-        """The drafting chat model (a LangChain chat model), or None when none is configured."""
+    def local_server(self) -> LocalServer:
+        """The local model server (found or started on first use; see training/local_server.py)."""
+        from training.local_server import LocalServer
+
+        return LocalServer(self.store, self.settings)
+
+    def chat_model(self, role: str) -> Any:
+        """Build the chat model for `role` ("draft" or "judge"); None when its provider is "none"."""
         from core.llm import make_chat_model
 
-        return make_chat_model(self.settings, role="draft")
+        provider = self.settings.llm_provider if role == "draft" else (
+            self.settings.judge_provider or self.settings.llm_provider)
+        local = None
+        if provider == "local":
+            rec = self.local_server.ensure()
+            local = (str(rec.endpoint), rec.served_name or self.local_server.served_name)
+        return make_chat_model(self.settings, role=role, local=local)  # type: ignore[arg-type]
+
+    @cached_property
+    def llm(self) -> Any:
+        """The drafting chat model (a LangChain chat model), or None when none is configured."""
+        return self.chat_model("draft")
 
     @cached_property
     def judge(self) -> Any:
-        """The judging chat model, or None when none is configured."""
-        from core.llm import make_chat_model
-
-        return make_chat_model(self.settings, role="judge")
+        """The judging chat model, or None when none is configured (the drafting model when the same)."""
+        s = self.settings
+        if s.judge_provider in (None, s.llm_provider) and s.judge_model in (None, s.llm_model):
+            return self.llm
+        return self.chat_model("judge")
 
     def close(self) -> None:
+        """Stop what this process started (the local model server) and close the store."""
+        if "local_server" in self.__dict__:
+            self.local_server.stop()
         if "store" in self.__dict__:
             self.store.close()

@@ -142,16 +142,20 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="Address to bind; non-loopback needs rater accounts."),
         port: int = typer.Option(7860, help="Port."),
         sample: bool = typer.Option(False, "--sample",
-                                    help="Import the bundled sample export first if the store is empty."),
+                                    help="First run on the bundled sample: import, train voice-v1, open the arena."),
         open_browser: bool = typer.Option(False, "--open", help="Open a browser tab."),
     ) -> None:
         """Serve the app (Gradio) on this machine."""
         from ui.app import build_app, launch
+        from ui.starter import sample_starter
 
+        if sample:
+            from ui.sample import write_sample_settings
+
+            write_sample_settings()  # the sample person's domains, targets and golden prompts, once
         sv = services(ctx)
-        if sample and sv.store.conversations.totals()["conversations"] == 0:
-            from ui.sample import sample_paths
-
-            console.print("Importing the bundled sample export…")
-            run_import(sv, [str(p) for p in sample_paths()])
-        launch(build_app(sv), sv, host=host, port=port, open_browser=open_browser)
+        starter = sample_starter(sv) if sample else None
+        if starter is not None and not starter.finished():
+            console.print("Getting started on the bundled sample in the background (see the app's panel)…")
+            starter.start_background()
+        launch(build_app(sv, starter), sv, host=host, port=port, open_browser=open_browser)

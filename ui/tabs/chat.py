@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import gradio as gr
@@ -49,24 +53,95 @@ def decision_from_form(review: dict[str, Any] | None, approve: list[str], reject
     return decision
 
 
-async def send_turn(services: Any, thread_id: str, history: list[dict[str, str]], review: dict[str, Any] | None,
-                    text: str | None = None, reply: Any = None) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
-    """One turn through the graph; returns the new chat history and the review now waiting."""
-    from agent.graph import open_graph, send
+STAGES = {"understand_request": "Reading your request", "draft": "Drafting", "score": "Scoring the drafts",
+          "review": "Reading your decision"}
+FRAME_S = 0.25  # at most four screen updates a second while tokens stream
+
+
+def partial_json(text: str) -> Any:
+    """Parse JSON that is still being written: close what is open, trimming a dangling tail."""
+    for cut in range(min(len(text), 40) + 1):
+        head = text[: len(text) - cut] if cut else text
+        stack, in_str, esc = [], False, False
+        for ch in head:
+            if in_str:
+                esc = (ch == "\\") and not esc
+                if ch == '"' and not esc:
+                    in_str = False
+            elif ch == '"':
+                in_str, esc = True, False
+            elif ch in "{[":
+                stack.append("}" if ch == "{" else "]")
+            elif ch in "}]" and stack:
+                stack.pop()
+        tail = ('"' if in_str else "") + "".join(reversed(stack))
+        try:
+            return json.loads(head + tail)
+        except ValueError:
+            continue
+    return None
+
+
+def live_text(node: str, text: str) -> str:
+    """Render a node's streaming LLM output readably for the chat (a preview, not raw JSON)."""
+    stage = STAGES.get(node, "Working")
+    data = partial_json(text)
+    if node == "draft" and isinstance(data, dict) and data.get("examples"):
+        items = [e for e in data["examples"] if isinstance(e, dict)]
+        last = items[-1]
+        lines = [f"*{stage} example {len(items)}…*"]
+        for field in ("prompt", "reasoning", "response"):
+            if last.get(field):
+                lines.append(f"**{field.capitalize()}** {last[field]}")
+        return "\n\n".join(lines)
+    return f"*{stage}… ({len(text)} characters so far)*"
+
+
+async def stream_turn_ui(services: Any, thread_id: str, history: list[dict[str, str]],
+                         review: dict[str, Any] | None, text: str | None = None,
+                         reply: Any = None) -> AsyncIterator[tuple[list[dict[str, str]], dict[str, Any] | None]]:
+    """One turn through the graph, yielding (history, review) as it goes; the last pair is final."""
+    from agent.graph import open_graph, stream_turn
     from ui.commands.agent import make_context
 
-    ctx = make_context(services)
     said = text if text is not None else (reply if isinstance(reply, str) else "(decision from the cards)")
-    history = [*history, {"role": "user", "content": said}]
+    history = [*history, {"role": "user", "content": said},
+               {"role": "assistant", "content": "*Getting the model ready…*"}]
+    yield history, review
+    ctx = await asyncio.to_thread(make_context, services)  # may start the local model server
+    res: dict[str, Any] = {}
+    streamed: dict[str, str] = {}
+    last_frame = 0.0
     async with open_graph(services.settings.checkpoints_path) as graph:
-        res = await (send(graph, thread_id, ctx, resume=reply) if review else send(graph, thread_id, ctx, message=text))
-    new_review = res["review"]
+        turn = (stream_turn(graph, thread_id, ctx, resume=reply) if review
+                else stream_turn(graph, thread_id, ctx, message=text))
+        async for kind, value in turn:
+            if kind == "result":
+                res = value
+                continue
+            node, piece = value
+            streamed[node] = streamed.get(node, "") + piece
+            now = time.monotonic()
+            if now - last_frame >= FRAME_S:
+                last_frame = now
+                history[-1] = {"role": "assistant", "content": live_text(node, streamed[node])}
+                yield history, review
+    new_review = res.get("review")
     if new_review:
         note = new_review.get("notice") or f"{len(new_review['drafts'])} draft(s) ready on the right."
-        history.append({"role": "assistant", "content": note})
-    elif res["reply"]:
-        history.append({"role": "assistant", "content": res["reply"]})
-    return history, new_review
+        history[-1] = {"role": "assistant", "content": note}
+    elif res.get("reply"):
+        history[-1] = {"role": "assistant", "content": res["reply"]}
+    else:
+        history.pop()
+    yield history, new_review
+
+
+async def send_turn(services: Any, thread_id: str, history: list[dict[str, str]], review: dict[str, Any] | None,
+                    text: str | None = None, reply: Any = None) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
+    """One whole turn (no streaming); returns the new chat history and the review now waiting."""
+    frames = [frame async for frame in stream_turn_ui(services, thread_id, history, review, text=text, reply=reply)]
+    return frames[-1]
 
 
 def _choices(review: dict[str, Any] | None) -> list[str]:
@@ -82,6 +157,7 @@ def build(services: Any) -> None:
             chat = gr.Chatbot(height=520, label="Agent")
             msg = gr.Textbox(placeholder="draft 3 examples on why I self-host, with my usual analogies",
                              label="Ask, or answer a review in words (“approve 1 and 3, make 2 blunter”)")
+            send = gr.Button("Send")
         with gr.Column(scale=1):
             cards = gr.Markdown(cards_markdown(None))
             approve = gr.CheckboxGroup(label="Approve", choices=[])
@@ -100,28 +176,39 @@ def build(services: Any) -> None:
                 approve: gr.update(choices=ch, value=[]), reject: gr.update(choices=ch, value=[]),
                 edit_number: gr.update(choices=ch, value=None)}
 
-    async def on_message(text: str, history: list[dict[str, str]], rv: dict[str, Any] | None,
-                         tid: str) -> dict[Any, Any]:
-        if not text.strip():
-            return refresh(history, rv)
-        try:
-            h, new = await send_turn(services, tid, history, rv, text=None if rv else text, reply=text if rv else None)
-        except Exception as e:  # domain errors become one line in the UI
-            from core.errors import IdiolectError
+    async def run_turn(history: list[dict[str, str]], rv: dict[str, Any] | None, tid: str, *,
+                       text: str | None = None, reply: Any = None) -> AsyncIterator[dict[Any, Any]]:
+        from core.errors import IdiolectError
 
-            if isinstance(e, IdiolectError):
-                raise gr.Error(str(e)) from e
-            raise
-        return refresh(h, new)
+        frame: tuple[list[dict[str, str]], dict[str, Any] | None] = (history, rv)
+        try:
+            async for frame in stream_turn_ui(services, tid, history, rv, text=text, reply=reply):
+                yield {chat: frame[0], msg: ""}
+        except IdiolectError as e:  # the drafts on the table stay where they were: only this turn failed
+            shown = [*frame[0][:-1], {"role": "assistant", "content": f"That did not work: {e}"}]
+            yield {**refresh(shown, rv), msg: text or ""}
+            return
+        yield refresh(*frame)
+
+    async def on_message(text: str, history: list[dict[str, str]], rv: dict[str, Any] | None,
+                         tid: str) -> AsyncIterator[dict[Any, Any]]:
+        if not text.strip():
+            yield refresh(history, rv)
+            return
+        async for update in run_turn(history, rv, tid, text=None if rv else text, reply=text if rv else None):
+            yield update
 
     async def on_decide(history: list[dict[str, str]], rv: dict[str, Any] | None, tid: str, a: list[str], r: list[str],
-                        en: str | None, ef: str | None, et: str, rev: str) -> dict[Any, Any]:
+                        en: str | None, ef: str | None, et: str, rev: str) -> AsyncIterator[dict[Any, Any]]:
         if not rv:
-            raise gr.Error("No drafts are waiting for a decision.")
-        h, new = await send_turn(services, tid, history, rv, reply=decision_from_form(rv, a, r, en, ef, et, rev))
-        return refresh(h, new)
+            note = "\n\n**No drafts are waiting for a decision.**"
+            yield {**refresh(history, rv), cards: cards_markdown(None) + note}
+            return
+        async for update in run_turn(history, rv, tid, reply=decision_from_form(rv, a, r, en, ef, et, rev)):
+            yield update
 
     outputs = [chat, review, cards, msg, edit_text, revise, approve, reject, edit_number]
-    msg.submit(on_message, [msg, chat, review, thread], outputs)
+    msg.submit(on_message, [msg, chat, review, thread], outputs, show_progress_on=[chat])
+    send.click(on_message, [msg, chat, review, thread], outputs, show_progress_on=[chat])
     decide.click(on_decide, [chat, review, thread, approve, reject, edit_number, edit_field, edit_text, revise],
-                 outputs)
+                 outputs, show_progress_on=[chat])
