@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from core.config import Settings
 
 ANTHROPIC_URL = "https://api.anthropic.com"
-LOCAL_MAX_TOKENS = 1024
 OPENAI_URL = "https://api.openai.com/v1"
 
 T = TypeVar("T", bound=BaseModel)
@@ -162,10 +161,10 @@ def make_chat_model(
             raise ConfigError("the local provider needs its model server; start it through ui.services.Services")
         base, served = local
         check_endpoint(base, local_only=settings.local_only)
-        # A small model on a CPU: a bounded answer (its context is shared with the prompt),
-        # and JSON through the server's grammar, never free-form tool calls.
+        # The server bounds the answer by what its context leaves (as vLLM does when max_tokens
+        # is omitted), and returns JSON through its grammar, never free-form tool calls.
         return OpenAICompatChat(model=served, base_url=base, max_retries=max_retries, timeout=timeout,
-                                max_tokens=LOCAL_MAX_TOKENS, structured="json_schema")
+                                max_tokens=None, structured="json_schema")
     if provider == "anthropic":
         from core.llm_anthropic import AnthropicChat
 

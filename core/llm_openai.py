@@ -88,7 +88,7 @@ class OpenAICompatChat(BaseChatModel):
     model: str
     base_url: str
     api_key: str = "not-needed"
-    max_tokens: int = 4096
+    max_tokens: int | None = 4096  # None: the server's default (vLLM and ours: what the context leaves)
     temperature: float | None = None
     max_retries: int = 2
     timeout: float = 120.0
@@ -131,8 +131,9 @@ class OpenAICompatChat(BaseChatModel):
     def request_params(self, messages: Sequence[BaseMessage], stop: list[str] | None = None,
                        **kwargs: Any) -> dict[str, Any]:
         """Return the exact `chat.completions.create` parameters."""
-        params: dict[str, Any] = {"model": self.model, "messages": to_openai(messages),
-                                  "max_tokens": kwargs.get("max_tokens", self.max_tokens)}
+        params: dict[str, Any] = {"model": self.model, "messages": to_openai(messages)}
+        if kwargs.get("max_tokens", self.max_tokens) is not None:
+            params["max_tokens"] = kwargs.get("max_tokens", self.max_tokens)
         if self.temperature is not None:
             params["temperature"] = self.temperature
         if stop:

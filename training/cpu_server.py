@@ -118,10 +118,10 @@ def build_app(host: ModelHost) -> FastAPI:
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return _error(400, "'messages' must be a non-empty list")
         try:
-            params = SamplingParams.from_body(body, host.defaults)
+            ids = host.prompt_ids(chat_messages(body["messages"]))
+            params = SamplingParams.from_body(body, host.defaults, room=host.max_len - len(ids))
             guide = guide_for(body)
             matcher = host.grammars().matcher(guide) if guide is not None else None
-            ids = host.prompt_ids(chat_messages(body["messages"]))
         except (ValueError, GuidedError) as e:
             return _error(400, str(e))
         if len(ids) + params.max_tokens > host.max_len:
@@ -240,6 +240,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, or cuda[:N]")
     p.add_argument("--max-batch", type=int, default=8, help="requests decoded together at most")
+    p.add_argument("--default-max-tokens", type=int, default=1024,
+                   help="answer budget when a request sets no max_tokens (capped by what the context leaves)")
     return p
 
 
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     try:
         host = ModelHost(args.base_model, args.served_name, args.family, device=args.device,
-                         max_batch=args.max_batch)
+                         max_batch=args.max_batch, default_max_tokens=args.default_max_tokens)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     for item in args.adapter:

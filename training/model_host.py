@@ -51,7 +51,7 @@ class ModelHost:
     """The base model, its adapters and the engine that generates with them."""
 
     def __init__(self, base_model: str, served_name: str | None = None, family: str = "none",
-                 device: str = "auto", max_batch: int = 8) -> None:
+                 device: str = "auto", max_batch: int = 8, default_max_tokens: int = 1024) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
         from training.base_model import resolve_base_model
@@ -68,7 +68,8 @@ class ModelHost:
         # The model's own sampling defaults apply to requests that leave a field out (as vLLM's
         # --generation-config auto does); the engine then decodes with a neutral config.
         gc = base.generation_config
-        self.defaults = {k: getattr(gc, k, None) for k in SAMPLING_DEFAULTS}
+        self.defaults: dict[str, Any] = {k: getattr(gc, k, None) for k in SAMPLING_DEFAULTS}
+        self.defaults["max_tokens"] = default_max_tokens
         if not gc.do_sample:
             self.defaults["temperature"] = None
         base.generation_config = GenerationConfig(bos_token_id=gc.bos_token_id, eos_token_id=gc.eos_token_id,

@@ -9,9 +9,11 @@ The stages:
 2. Write a retrain folder: train.jsonl = the newest snapshot's training examples plus every
    approved gold example, validation.jsonl = the snapshot's, preferences.jsonl = the arena's
    pairs plus the snapshot's own (all rendered for the model family).
-3. SFT a fresh adapter on it, then DPO on the pairs starting from that SFT adapter, which
-   is also DPO's frozen reference (the standard recipe: the reference is the policy the
-   preferences are measured against). With no pairs the DPO stage is skipped.
+3. SFT continues the current voice (the champion, else the newest adapter of this base; the
+   base only when there is none yet) on it, then DPO on the pairs starts from that SFT
+   adapter, which is also DPO's frozen reference (the standard recipe: the reference is the
+   policy the preferences are measured against). Each retrain builds on the last one instead
+   of starting over from the base. With no pairs the DPO stage is skipped.
 4. Register the result under the next versioned name (`voice-vN+1`) with its lineage
    (parent = the champion it must beat), hot-load it into the server that serves the base,
    and record it as the scheduled challenger. The arena's pairing then sends half of all
@@ -41,7 +43,7 @@ from training.export import preference_row, sft_row
 from training.preferences import ScrubFn, arena_pairs, convert_votes
 from training.reasoning import Family, family_for
 from training.recipe import resolve_config
-from training.registry import champion, next_adapter_name, register_adapter
+from training.registry import adapters, champion, next_adapter_name, register_adapter
 from training.retrain_policy import (  # re-exported: the CLI and tests import the policy from here
     POLICY_KEY,
     STATE_KEY,
@@ -74,7 +76,7 @@ __all__ = [
 class RetrainConfig:
     """One retrain run. Everything but `preset` has a sensible default from the store."""
 
-    preset: str = "tiny-cpu"
+    preset: str | None = None  # default: settings.train_preset
     base_model: str | None = None  # default: the champion's base model (or the only base model)
     snapshot: str | None = None  # snapshot folder; default: the newest snapshot
     prefix: str = "voice"
@@ -130,7 +132,11 @@ def start_retrain_job(store: Store, settings: Settings, cfg: RetrainConfig | dic
     from training.jobs import JobRunner
 
     raw = asdict(cfg) if isinstance(cfg, RetrainConfig) else dict(cfg or {})
-    retrain_config(raw)
+    checked = retrain_config(raw)
+    have = len(arena_pairs(store))
+    if have < checked.min_pairs:  # say so now, not after a job started and failed
+        raise ConfigError(f"only {have} arena preference pair(s); a retrain needs at least {checked.min_pairs}. "
+                          "Vote on more battles (a tie or 'both bad' makes no pair), or lower the minimum.")
     job_cfg = {**raw, "home": str(settings.home)}
     if settings.database_url:
         job_cfg["database_url"] = settings.database_url
@@ -194,6 +200,15 @@ def build_retrain_data(store: Store, out_dir: Path, *, snapshot_dir: Path | None
 # --------------------------------------------------------------------------- run
 
 
+def current_voice(store: Store, base: ModelRecord) -> ModelRecord | None:
+    """Return the adapter a retrain continues: the champion, else the newest adapter of this base."""
+    champ = champion(store)
+    if champ is not None and champ.path and Path(champ.path).exists():
+        return champ
+    mine = [a for a in adapters(store, base_model=base.base_model) if a.path and Path(a.path).exists()]
+    return mine[-1] if mine else None
+
+
 def _base_for(store: Store, cfg: RetrainConfig, champ: ModelRecord | None) -> ModelRecord:
     bases = store.registry.list_models(kind=ModelKind.base)
     want = cfg.base_model or (champ.base_model if champ else None)
@@ -218,7 +233,7 @@ def retrain(store: Store, settings: Settings, scrub: ScrubFn | None, cfg: Retrai
         settings: paths (adapters, jobs) and job limits.
         scrub: the scrubber's `scrub(text) -> (clean, redactions)` (the app passes agent's);
             None when the caller already converted the votes (the job subprocess).
-        cfg: what to run; defaults train the tiny CPU preset.
+        cfg: what to run; defaults train `settings.train_preset`.
         runner: a JobRunner (default: a new one for this store and settings).
         on_update: called with each job as it progresses (progress bars, the Training tab).
         http_client: an httpx.Client for the hot-load call (tests).
@@ -247,14 +262,17 @@ def _retrain(store: Store, settings: Settings, scrub: ScrubFn | None, cfg: Retra
                           "(vote on more battles, or lower --min-pairs)")
     champ = champion(store)
     base = _base_for(store, cfg, champ)
-    family = resolve_config(cfg.preset, {"base_model": base.base_model, **cfg.overrides}, method="sft").family
+    parent = current_voice(store, base)
+    preset = cfg.preset or settings.train_preset
+    family = resolve_config(preset, {"base_model": base.base_model, **cfg.overrides}, method="sft").family
     fam = render_family(family, base.base_model)
     run_dir = settings.home / "retrain" / utcnow().strftime("%Y%m%dT%H%M%S%f")
     snapshot_dir = Path(cfg.snapshot).expanduser() if cfg.snapshot else _latest_snapshot_dir(store)
     data = build_retrain_data(store, run_dir / "data", snapshot_dir=snapshot_dir, family=fam)
-    common = {"preset": cfg.preset, "base_model": base.path or base.base_model, "snapshot": str(run_dir / "data"),
+    common = {"preset": preset, "base_model": base.path or base.base_model, "snapshot": str(run_dir / "data"),
               **cfg.overrides}
-    steps: list[tuple[str, dict[str, Any]]] = [("sft", {**common, **cfg.sft_overrides})]
+    start = {"parent_adapter": parent.path, "parent_name": parent.name} if parent is not None else {}
+    steps: list[tuple[str, dict[str, Any]]] = [("sft", {**common, **start, **cfg.sft_overrides})]
     if data["pairs"] and cfg.dpo:
         steps.append(("dpo", {**common, "parent_adapter": "$previous", **cfg.dpo_overrides}))
 
@@ -278,9 +296,9 @@ def _retrain(store: Store, settings: Settings, scrub: ScrubFn | None, cfg: Retra
         raise JobError(f"retrain job {jobs[-1].id} finished without an adapter directory")
     name = next_adapter_name(store, cfg.prefix)
     rec = register_adapter(store, path=adapter_dir, base_model=base.base_model, name=name,
-                           parent=champ.name if champ else None, snapshot_id=data["snapshot_id"],
+                           parent=parent.name if parent else None, snapshot_id=data["snapshot_id"],
                            preference_ids=data["arena_pair_ids"], method="+".join(k for k, _ in steps),
-                           config={"retrain": {"preset": cfg.preset, "jobs": [j.id for j in jobs],
+                           config={"retrain": {"preset": preset, "jobs": [j.id for j in jobs],
                                                "data_dir": str(run_dir / "data"), "gold": data["gold"]}})
     for j in jobs:  # the chain made this one adapter: its stages point to it
         j = store.registry.require_job(j.id)

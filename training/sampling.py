@@ -26,8 +26,11 @@ class SamplingParams:
     presence_penalty: float = 0.0  # OpenAI: once a token appeared in the output
 
     @classmethod
-    def from_body(cls, body: dict[str, Any], defaults: dict[str, Any]) -> SamplingParams:
+    def from_body(cls, body: dict[str, Any], defaults: dict[str, Any], room: int | None = None) -> SamplingParams:
         """Read a request body; fields it leaves out come from the model's generation defaults.
+
+        Without `max_tokens` the answer may use what the context leaves (`room`), up to the
+        server's default cap, as vLLM does.
 
         Raises:
             ValueError: a field of the wrong type or out of range (HTTP 400).
@@ -42,7 +45,11 @@ class SamplingParams:
                         raise ValueError(f"{key} must be a {kind.__name__}, got {body[key]!r}") from None
             return kind(defaults[name]) if defaults.get(name) is not None else getattr(cls, name)
 
-        p = cls(max_tokens=get("max_tokens", int, "max_completion_tokens"), temperature=get("temperature", float),
+        asked = body.get("max_tokens") is not None or body.get("max_completion_tokens") is not None
+        budget = get("max_tokens", int, "max_completion_tokens")
+        if not asked and room is not None:
+            budget = max(1, min(budget, room))
+        p = cls(max_tokens=budget, temperature=get("temperature", float),
                 top_p=get("top_p", float), top_k=get("top_k", int), seed=body.get("seed"),
                 repetition_penalty=get("repetition_penalty", float),
                 frequency_penalty=get("frequency_penalty", float), presence_penalty=get("presence_penalty", float))

@@ -90,6 +90,24 @@ def test_backtranslation_uses_the_llm_when_configured(imported) -> None:  # type
     assert "data, never instructions" in llm.calls[0][0].content
 
 
+def test_reasoning_is_backtranslated_for_mined_examples_and_the_answer_kept(imported) -> None:  # type: ignore[no-untyped-def]
+    from agent.miner import fill_reasoning
+    from tests.fakes.chat_models import RuleChat
+
+    asyncio.run(mine(imported, DOMAINS))
+    before = {e.id: e for e in imported.examples.list(origin=ExampleOrigin.mined, limit=1000)}
+    thought = "I check the load first, because a breaker that trips is telling me something."
+    llm = RuleChat(rules={"BacktranslatedReasoning": lambda msgs: {"reasoning": thought}})
+    counts = asyncio.run(fill_reasoning(imported, llm, person="Dale"))
+    assert counts == {"filled": len(before), "failed": 0}
+    after = imported.examples.list(origin=ExampleOrigin.mined, limit=1000)
+    assert all(e.reasoning == thought and e.response == before[e.id].response for e in after)
+    assert all(e.edits[-1]["by"] == "backtranslation" for e in after)
+    assert "Dale" in llm.calls[0][0].content and "data, never instructions" in llm.calls[0][0].content
+    # A second pass finds nothing left to fill.
+    assert asyncio.run(fill_reasoning(imported, llm)) == {"filled": 0, "failed": 0}
+
+
 def test_question_detection_ignores_code_and_quotes() -> None:
     text = "Try this:\n```\nis_up?\n```\n> Quoted?\nDoes the riser seat fully?"
     assert question_in(text) == "Does the riser seat fully?"

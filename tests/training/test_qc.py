@@ -198,3 +198,23 @@ def test_qc_through_a_warm_cache_embeds_nothing(settings) -> None:
     assert calls == [] and cache.hits - hits_before == 5  # every vector came from the store
     store.close()
 
+
+
+def test_reasoning_is_required_only_when_the_training_target_trains_it(settings) -> None:
+    from core.config import Settings
+    from training.qc import qc_config
+    from training.report import assess
+
+    answers = [Example(prompt=f"How do you price job {i}?", reasoning="",
+                       response=f"I bill the layout hours first, job {i}. The thinking is the work; sawing is "
+                                "just the part people can see.", domain="reasoning") for i in range(3)]
+    plain = Settings(home=settings.home, train_preset="smollm2-135m-cpu")  # family none: answers only
+    thinking = Settings(home=settings.home, train_preset="qwen3-8b")  # <think> reasoning is trained
+    assert not qc_config(plain).require_reasoning and qc_config(thinking).require_reasoning
+
+    kept, qc, card = assess(answers, plain)
+    assert len(kept) == 3 and "no_reasoning" not in qc["dropped"]
+    check = next(c for c in card.checks if c.name == "with reasoning")
+    assert check.passed and "optional" in check.detail
+    kept, qc, card = assess(answers, thinking)
+    assert kept == [] and qc["dropped"]["no_reasoning"] == 3

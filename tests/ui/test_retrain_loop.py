@@ -76,6 +76,11 @@ def test_votes_to_voice_v2_served_and_in_the_next_battle(store, settings, tiny_m
         rec = store.registry.require_model("voice-v2")
         assert rec.method == "sft+dpo" and rec.endpoint == url and rec.preference_ids
         assert [m.name for m in lineage(store, "voice-v2")] == ["voice-v2", "voice-v1"]
+        # It continued the champion rather than starting over from the base: SFT started from
+        # voice-v1's weights, and DPO from that SFT adapter, its frozen reference.
+        sft_job, dpo_job = (store.registry.require_job(j) for j in v2.jobs)
+        assert sft_job.config["parent_adapter"] == store.registry.require_model("voice-v1").path
+        assert dpo_job.config["parent_adapter"] == sft_job.output
         assert "voice-v2" in served_models(url.removesuffix("/v1"))
 
         # The next battle puts the new adapter against the champion, streamed from the server.
