@@ -8,6 +8,7 @@ Any judge works through `ChatModelJudge`, a `DeepEvalBaseLLM` around a LangChain
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from deepeval.models import DeepEvalBaseLLM
+from pydantic import BaseModel, Field
 
 from eval.ratings import wilson
 
@@ -34,13 +36,30 @@ class ChatModelJudge(DeepEvalBaseLLM):
     def load_model(self) -> Any:
         return self.chat
 
-    # No `schema` parameter on purpose: deepeval then falls back to parsing the text reply,
-    # which every provider (and every local model) can produce.
-    def generate(self, prompt: str) -> str:
+    # With a `schema`, the verdict is asked for as that schema through the chat model's
+    # structured call: a server with guided decoding (vLLM, ours) then returns it valid even
+    # from a small local model. A reply that still does not validate falls back to text,
+    # which deepeval parses (and counts as no verdict when it cannot).
+    def generate(self, prompt: str, schema: type[BaseModel] | None = None) -> Any:
+        if schema is not None and (value := asyncio.run(self._structured(prompt, schema))) is not None:
+            return value
         return _text(self.chat.invoke(prompt))
 
-    async def a_generate(self, prompt: str) -> str:
+    async def a_generate(self, prompt: str, schema: type[BaseModel] | None = None) -> Any:
+        if schema is not None and (value := await self._structured(prompt, schema)) is not None:
+            return value
         return _text(await self.chat.ainvoke(prompt))
+
+    async def _structured(self, prompt: str, schema: type[BaseModel]) -> BaseModel | None:
+        from langchain_core.messages import HumanMessage
+
+        from core.llm import ainvoke_structured
+
+        try:
+            out = await ainvoke_structured(self.chat, [HumanMessage(prompt)], schema, retries=0)
+        except NotImplementedError:  # a chat model without tool binding: text it is
+            return None
+        return out.value
 
     def get_model_name(self) -> str:
         return self._name
@@ -160,9 +179,18 @@ Choice = Literal["A", "B", "tie"]
 _JSON_RE = re.compile(r"\{.*\}", re.DOTALL)
 
 
-def parse_choice(reply: str) -> Choice | None:
+class PairChoice(BaseModel):
+    """A pairwise verdict: which reply sounds more like the person."""
+
+    winner: Choice
+    reason: str = Field("", max_length=400)
+
+
+def parse_choice(reply: Any) -> Choice | None:
     """Read the winner of a judge reply ('A', 'B', 'tie'); None when it cannot be read."""
-    m = _JSON_RE.search(reply or "")
+    if isinstance(reply, PairChoice):
+        return reply.winner
+    m = _JSON_RE.search(reply if isinstance(reply, str) else "")
     if not m:
         return None
     try:
@@ -236,9 +264,9 @@ def judge_pairs(judge: DeepEvalBaseLLM, items: Sequence[tuple[str, str, str]], *
     card = style_card.strip() or "(no style card yet)"
     verdicts = []
     for prompt, ax, ay in items:
-        first = parse_choice(judge.generate(PAIRWISE_PROMPT.format(
-            person=person, references=refs, style_card=card, prompt=prompt, a=ax, b=ay)))
-        second = parse_choice(judge.generate(PAIRWISE_PROMPT.format(
-            person=person, references=refs, style_card=card, prompt=prompt, a=ay, b=ax)))
+        first = parse_choice(judge.generate_with_schema(PAIRWISE_PROMPT.format(
+            person=person, references=refs, style_card=card, prompt=prompt, a=ax, b=ay), schema=PairChoice))
+        second = parse_choice(judge.generate_with_schema(PAIRWISE_PROMPT.format(
+            person=person, references=refs, style_card=card, prompt=prompt, a=ay, b=ax), schema=PairChoice))
         verdicts.append(combine_orders(first, second))
     return PairwiseResult(x=x, y=y, verdicts=verdicts)

@@ -94,3 +94,15 @@ def test_references_never_include_test_items() -> None:
     assert refs == ["Postgres as the job queue with SKIP LOCKED.", "x" * 600]
     steps = voice_steps(person="Dale", style_card="", references=refs)
     assert not any("Reseated" in s for s in steps)
+
+
+def test_a_judge_with_structured_output_is_asked_for_the_verdict_schema() -> None:
+    """A chat model that binds tools (any provider, or our server's guided decoding) returns the
+    verdict as the schema itself, so even a small local judge never yields an unreadable reply."""
+    from tests.fakes.chat_models import RuleChat
+
+    chat = RuleChat(rules={"PairChoice": lambda msgs: {"winner": "A", "reason": "sounds like her"}})
+    result = judge_pairs(ChatModelJudge(chat, name="local"), [("q", "mine", "theirs")], x="voice-v1", y="base",
+                         person="Rosa", style_card="", references=[]).to_dict()
+    assert result["no_verdict"] == 0 and result["ties"] == 1  # "A" both times: the orders disagree
+    assert len(chat.calls) == 2
