@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -78,7 +79,7 @@ def test_enough_conversations_and_her_messages_in_both_formats(imported: Importe
     for c in imported.convs:
         by_vendor[c["vendor"]] += c["n_person"]
     assert min(convs_by_vendor["chatgpt"], convs_by_vendor["claude"]) >= 15  # measured 27 / 24
-    assert min(by_vendor["chatgpt"], by_vendor["claude"]) >= 100  # measured 158 / 128
+    assert min(by_vendor["chatgpt"], by_vendor["claude"]) >= 100  # measured 156 / 130
 
 
 def test_the_planted_fake_secret_is_redacted(imported: Imported) -> None:
@@ -209,3 +210,31 @@ async def test_targets_are_reachable_on_this_sample(imported: Imported) -> None:
 def test_settings_file_is_plain_json() -> None:
     path = Path(make_sample.HERE) / "sample-settings.json"
     assert json.loads(path.read_text("utf-8")) == sample_settings()
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("[topic joinery | Title only]\nHi.", "persona.txt:1: a topic is"),
+    ("[pool aside]\nfine\n[topic joinery | T | a; b | fax]\nHi.", "persona.txt:3: unknown vendor 'fax'"),
+    ("[topic joinery | T | a; b]\nLook. {paste:nowhere}", "uses unknown paste 'nowhere'"),
+    ("[topic joinery | T | a; b]\n= an answer to nothing", "persona.txt:2: an assistant answer (=) must follow"),
+    ("stray words", "persona.txt:1: text outside any section"),
+    ("[paste open]\nPOSTS qty 6", "paste 'open' has no [end]"),
+])
+def test_malformed_material_is_named_by_line(text: str, says: str) -> None:
+    from ui.sample.persona import MaterialError, parse
+
+    with pytest.raises(MaterialError, match=re.escape(says)):
+        parse(text)
+
+
+def test_broken_settings_file_says_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ui.sample as sample
+
+    bad = tmp_path / "sample-settings.json"
+    bad.write_text(json.dumps({"person_name": "X", "domains": {"a": 100}}), "utf-8")
+    monkeypatch.setattr(sample, "SETTINGS_FILE", bad)
+    with pytest.raises(ValueError, match="missing targets, golden_prompts, domain_keywords"):
+        sample.sample_settings()
+    bad.write_text("{not json", "utf-8")
+    with pytest.raises(ValueError, match="cannot read the sample settings"):
+        sample.sample_settings()
