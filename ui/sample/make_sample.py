@@ -93,7 +93,8 @@ class Composer:
             self.used[extra] = self.used.get(extra, 0) + 1
             return f"{text} {extra}"
         if not self._fits(line.own):
-            raise ValueError(f"persona.txt repeats itself: {line.own[:80]!r}")
+            raise ValueError(f"persona.txt: {line.own[:80]!r} shares over {MAX_SHARED_5GRAMS:.0%} of its word "
+                             "5-grams with an earlier message; reword one of them")
         return text
 
     def _typing(self, text: str) -> float:
