@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,12 +103,20 @@ def question_in(text: str) -> str | None:
     return " ".join(qs) if qs else None
 
 
-def guess_domain(text: str, domains: list[str]) -> str:
-    """Return the taxonomy domain whose keywords the text hits most (ties: taxonomy order)."""
+def guess_domain(text: str, domains: list[str], keywords: Mapping[str, Sequence[str]] | None = None) -> str:
+    """Return the taxonomy domain whose keywords the text hits most (ties: taxonomy order).
+
+    `keywords` are the owner's own (word prefixes per domain, from their settings); domains
+    without any fall back to the built-in lists and the domain's name.
+    """
     low = text.lower()
     best, best_n = None, 0
     for d in domains:
-        n = sum(low.count(k) for k in (*DOMAIN_KEYWORDS.get(d, ()), d.lower()))
+        own = (keywords or {}).get(d)
+        if own:
+            n = sum(len(re.findall(r"\b" + re.escape(k.lower()), low)) for k in own)
+        else:
+            n = sum(low.count(k) for k in (*DOMAIN_KEYWORDS.get(d, ()), d.lower()))
         if n > best_n:
             best, best_n = d, n
     return best or ("reasoning" if "reasoning" in domains else domains[0])
@@ -123,10 +131,10 @@ def _trim(text: str, limit: int) -> str:
 
 
 def _mined(prompt: str, msg: StoredMessage, sources: list[str], domains: list[str], kind: str,
-           prompt_source: str, model: str | None = None) -> Example:
+           prompt_source: str, model: str | None = None, domain: str | None = None) -> Example:
     return Example(
         prompt=prompt, reasoning="", response=msg.own_text.strip(),
-        domain=guess_domain(prompt + " " + msg.own_text, domains),
+        domain=domain or guess_domain(prompt + " " + msg.own_text, domains),
         tags=["mined", f"mined:{kind}", f"prompt:{prompt_source}"], status=ExampleStatus.pending,
         origin=ExampleOrigin.mined, source_message_ids=sources, conversation_id=msg.conversation_id,
         model=model, prompt_version=MINER_VERSION, key=f"mined:{kind}:{msg.id}",
@@ -134,12 +142,13 @@ def _mined(prompt: str, msg: StoredMessage, sources: list[str], domains: list[st
 
 
 def find_in_conversation(
-    msgs: list[StoredMessage], title: str, domains: list[str], opts: MineOptions,
+    msgs: list[StoredMessage], title: str, domains: list[str], opts: MineOptions, domain: str | None = None,
 ) -> tuple[list[Example], list[tuple[Example, StoredMessage | None]], list[PreferencePair]]:
     """Mine one conversation (all branches): (asked-and-answered, view candidates, branch pairs).
 
     View candidates carry the parent message (None for an opening message) so a caller with
-    an LLM can replace the context prompt by a backtranslated one.
+    an LLM can replace the context prompt by a backtranslated one. `domain`, when given, labels
+    every example (a whole conversation says more about its domain than one reply does).
     """
     by_id = {m.id: m for m in msgs}
     asked: list[Example] = []
@@ -151,12 +160,14 @@ def find_in_conversation(
         parent = by_id.get(m.parent_id or "")
         q = question_in(parent.text) if parent is not None and parent.role is Role.assistant else None
         if q and words >= opts.min_answer_words:
-            asked.append(_mined(q, m, [parent.id, m.id], domains, "asked", "assistant-question"))  # type: ignore[union-attr]
+            asked.append(_mined(q, m, [parent.id, m.id], domains, "asked", "assistant-question",  # type: ignore[union-attr]
+                                domain=domain))
         elif opts.min_view_words <= words <= opts.max_view_words and VIEW_MARKERS.search(m.own_text):
             if parent is not None and parent.role is Role.assistant:
-                ex = _mined(_trim(parent.text, opts.max_prompt_chars), m, [parent.id, m.id], domains, "view", "context")
+                ex = _mined(_trim(parent.text, opts.max_prompt_chars), m, [parent.id, m.id], domains, "view",
+                            "context", domain=domain)
             else:
-                ex = _mined(title or "What's your take?", m, [m.id], domains, "view", "title")
+                ex = _mined(title or "What's your take?", m, [m.id], domains, "view", "title", domain=domain)
             views.append((ex, parent))
     return asked, views, branch_pairs(msgs, title)
 
@@ -197,7 +208,8 @@ def branch_pairs(msgs: list[StoredMessage], title: str) -> list[PreferencePair]:
 
 async def mine(store: Store, domains: list[str], *, llm: BaseChatModel | None = None,
                opts: MineOptions | None = None, save: bool = True,
-               on_saved: Callable[[Sequence[Example]], object] | None = None) -> MineReport:
+               on_saved: Callable[[Sequence[Example]], object] | None = None,
+               keywords: Mapping[str, Sequence[str]] | None = None) -> MineReport:
     """Mine every imported conversation; store new finds as pending examples and branch pairs.
 
     Re-running is safe: examples are keyed by message, pairs deduplicated by content.
@@ -207,7 +219,10 @@ async def mine(store: Store, domains: list[str], *, llm: BaseChatModel | None = 
     report = MineReport()
     for conv in store.conversations.list_conversations():
         msgs = store.conversations.messages_of(conv["id"], shown_only=False)
-        asked, views, pairs = find_in_conversation(msgs, conv.get("title") or "", domains, opts)
+        title = conv.get("title") or ""
+        whole = " ".join([title, *(m.own_text for m in msgs if m.role is Role.person and m.on_shown_branch)])
+        asked, views, pairs = find_in_conversation(msgs, title, domains, opts,
+                                                   domain=guess_domain(whole, domains, keywords))
         report.asked.extend(asked)
         for ex, parent in views:
             if llm is not None:

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     person_name: str | None = Field(None, description="The owner's name, for prompts and cards.")
 
     domains: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DOMAINS))
+    domain_keywords: dict[str, list[str]] = Field(
+        default_factory=dict, description="Per domain, word prefixes that label text with it (the miner, QC).")
     targets: Targets = Field(default_factory=Targets)
 
     vllm_url: str | None = Field(None, description="Running vLLM (or other OpenAI-compatible) server.")

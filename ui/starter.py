@@ -62,9 +62,11 @@ class Starter:
     """Runs the starter steps once, in order, resuming after a restart."""
 
     def __init__(self, services: Any, sample: list[Path], options: StarterOptions | None = None,
-                 on_change: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[], None] | None = None,
+                 golden: Callable[[Any], object] | None = None) -> None:
         self.sv = services
         self.sample = sample
+        self.golden = golden  # seeds the golden prompts that fit the sample person
         self.opts = options or StarterOptions()
         self.on_change = on_change
         self._lock = threading.Lock()
@@ -134,6 +136,8 @@ class Starter:
         summary = import_exports([str(p) for p in self.sample], store=sv.store, scrubber=sv.scrubber,
                                  index=sv.message_index)
         refresh_profile(sv.store, name=sv.settings.person_name)
+        if self.golden is not None:
+            self.golden(sv.store)
         t = sv.store.conversations.totals()
         return (f"{t['conversations']} conversations, {t['person_messages']} of the person's messages, "
                 f"{sum(summary.redactions.values())} secrets and personal details scrubbed")
@@ -142,7 +146,8 @@ class Starter:
         from agent.miner import mine
 
         sv = self.sv
-        report = asyncio.run(mine(sv.store, list(sv.settings.domains), on_saved=sv.embed_cache.warm))
+        report = asyncio.run(mine(sv.store, list(sv.settings.domains), on_saved=sv.embed_cache.warm,
+                                  keywords=sv.settings.domain_keywords))
         # Mined examples are the person's own words answering real questions: the starter
         # approves them so a first adapter can be trained; the owner can reject any later.
         mined = sv.store.examples.list(origin=ExampleOrigin.mined, status=ExampleStatus.pending, limit=100000)
@@ -240,9 +245,9 @@ class Starter:
 
 def sample_starter(services: Any, options: StarterOptions | None = None) -> Starter:
     """Return the starter for the bundled sample export."""
-    from ui.sample import sample_paths
+    from ui.sample import sample_paths, seed_golden_prompts
 
-    return Starter(services, sample_paths(), options)
+    return Starter(services, sample_paths(), options, golden=seed_golden_prompts)
 
 
 def _job_line(job: Any) -> str:

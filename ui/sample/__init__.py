@@ -39,3 +39,48 @@ def sample_settings() -> dict[str, Any]:
     if unlabelled:
         raise ValueError(f"{SETTINGS_FILE}: domains and domain_keywords differ on {sorted(unlabelled)}")
     return data
+
+
+def _toml_value(value: Any) -> str:
+    # JSON strings, numbers and lists are valid TOML values for what the sample holds.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def settings_toml(data: dict[str, Any] | None = None) -> str:
+    """Return the sample owner's settings as an `idiolect.toml` the owner can read and edit."""
+    s = data or sample_settings()
+    lines = ["# The bundled sample person's settings, written by `idiolect app --sample`.",
+             "# Edit them, or delete this file to start from idiolect's defaults.",
+             f"person_name = {_toml_value(s['person_name'])}", "", "[domains]  # target share of examples, percent"]
+    lines += [f"{_toml_value(k)} = {_toml_value(v)}" for k, v in s["domains"].items()]
+    lines += ["", "[domain_keywords]  # word prefixes that label a conversation with a domain"]
+    lines += [f"{_toml_value(k)} = {_toml_value(v)}" for k, v in s["domain_keywords"].items()]
+    lines += ["", "[targets]  # the dataset report card"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in s["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_sample_settings(home: Path | None = None) -> Path | None:
+    """Write the sample's settings to `<home>/idiolect.toml` unless the owner already has one.
+
+    Returns the file written, or None when one was there (the owner's file always wins).
+    """
+    from core.config import default_home
+
+    target = (home or default_home()) / "idiolect.toml"
+    if target.exists():
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(settings_toml(), encoding="utf-8")
+    return target
+
+
+def seed_golden_prompts(store: Any) -> int:
+    """Give an empty golden set the sample person's prompts; returns how many were added."""
+    from core.schemas import GoldenPrompt
+
+    if store.evals.count_golden():
+        return 0
+    prompts = [GoldenPrompt(**p) for p in sample_settings()["golden_prompts"]]
+    store.evals.add_golden_many(prompts)
+    return len(prompts)
