@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from importlib import import_module
 from typing import Any
 
@@ -65,6 +67,10 @@ def build_app(services: Services, starter: Starter | None = None) -> gr.Blocks:
     return demo
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def launch(demo: gr.Blocks, services: Services, *, host: str = "127.0.0.1", port: int = 7860,
            open_browser: bool = False, block: bool = True, auth: Any = None) -> gr.Blocks:
     """Serve on `host:port`. A non-loopback address needs rater accounts: the data is private."""
@@ -75,6 +81,10 @@ def launch(demo: gr.Blocks, services: Services, *, host: str = "127.0.0.1", port
     if not services.settings.allow_open_bind:
         check_bind(host, auth)
     private_upload_dir(services.settings.home / "uploads")
+    if block and threading.current_thread() is threading.main_thread():
+        # SIGTERM (a service manager, `docker stop`) ends the app like Ctrl-C does, so the
+        # caller's cleanup runs: the local model server this app started is stopped with it.
+        signal.signal(signal.SIGTERM, _interrupt)
     demo.queue(default_concurrency_limit=8)
     demo.launch(server_name=host, server_port=port, auth=auth or None, inbrowser=open_browser,
                 prevent_thread_lock=not block, quiet=not block, show_error=True, css=CSS)

@@ -183,8 +183,8 @@ class Starter:
         if not (data / "train.jsonl").exists():
             export_snapshot(snap.path, data, fmt="messages", target=cfg.family)
         runner = JobRunner(sv.store, sv.settings)
-        job = runner.start("sft", {**over, "preset": preset, "snapshot": str(data), "snapshot_id": snap.id,
-                                   "method": "sft"})
+        job = self._earlier_job(runner) or runner.start(
+            "sft", {**over, "preset": preset, "snapshot": str(data), "snapshot_id": snap.id, "method": "sft"})
         self._set("train", job=job.id)
         job = runner.wait(job.id, self.opts.job_timeout_s, interval=1.0,
                           on_update=lambda j: self._set("train", detail=_job_line(j)))
@@ -196,6 +196,22 @@ class Starter:
             **(job.config.get("_runtime") or {}), "registered_as": rec.name}})
         loss = f", loss {job.loss[0][1]:.2f} → {job.loss[-1][1]:.2f}" if job.loss else ""
         return f"{rec.name} trained in {job.total_steps or job.step} steps{loss}"
+
+    def _earlier_job(self, runner: Any) -> Any:
+        """Return the training job an earlier run began, if any.
+
+        Still running: wait for it; done: use it; stopped: resume it from its checkpoint.
+        """
+        from core.store.registry import is_terminal
+
+        prev = self.state()["train"].get("job")
+        job = self.sv.store.registry.get_job(prev) if prev else None
+        if job is None:
+            return None
+        job = runner.poll(job.id)
+        if not is_terminal(job.status) or job.status == JobStatus.succeeded:
+            return job
+        return runner.resume(job.id)
 
     def _step_arena(self) -> str:
         from training.registry import adapters
