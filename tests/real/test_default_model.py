@@ -18,8 +18,8 @@ from ui.starter import STEPS
 pytestmark = pytest.mark.slow
 
 MODEL = "SmolLM2-135M-Instruct"
-UPSTREAM_PROMPT = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-                   "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+UPSTREAM_PROMPT = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+                   "<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
 
 
 def test_the_folder_is_the_gguf_model_with_the_right_end_token(models_dir: Path) -> None:
