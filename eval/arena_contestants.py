@@ -157,20 +157,26 @@ class OpenAIStreams:
             return self._clients[endpoint]
 
     def context_window(self, contestant: Contestant) -> int | None:
-        """Return the served model's max_model_len (an adapter's is its base's); None when unknown."""
+        """Return the served model's max_model_len (an adapter's is its base's); None when unknown.
+
+        Learned once per endpoint and model; an endpoint that cannot be reached is asked again
+        next time (the server may still be loading its engine).
+        """
         model = contestant.served_name or contestant.name
         key = (contestant.endpoint or "", model)
-        if key not in self._windows:
-            window = None
-            try:
-                client = self._client(contestant.endpoint or "")
-                cards = client.http.get(f"{client.base_url}/models").json().get("data", [])
-                by_id = {c.get("id"): c for c in cards if isinstance(c, dict)}
-                card = by_id.get(model) or {}
-                window = card.get("max_model_len") or (by_id.get(card.get("parent")) or {}).get("max_model_len")
-            except (httpx.HTTPError, ValueError, AttributeError):
-                window = None  # not a vLLM-style listing: the retry below still keeps the request valid
-            self._windows[key] = int(window) if window else None
+        if key in self._windows:
+            return self._windows[key]
+        client = self._client(contestant.endpoint or "")
+        try:
+            cards = client.http.get(f"{client.base_url}/models").json().get("data", [])
+        except httpx.TransportError:
+            return None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            cards = []  # not a vLLM-style listing: the retry in __call__ still keeps requests valid
+        by_id = {c.get("id"): c for c in cards if isinstance(c, dict)}
+        card = by_id.get(model) or {}
+        window = card.get("max_model_len") or (by_id.get(card.get("parent")) or {}).get("max_model_len")
+        self._windows[key] = int(window) if window else None
         return self._windows[key]
 
     def budget(self, contestant: Contestant, messages: list[dict[str, str]]) -> int:

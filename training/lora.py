@@ -192,19 +192,37 @@ class ProgressCallback(TrainerCallback):
 def save_adapter(trainer: Any, tok: Any, adapter_dir: Path, *, adapter: str | None = None) -> bool:
     """Write the trained adapter (and tokenizer) once, from the main process; True there.
 
-    Every rank joins the state-dict gather (FSDP and ZeRO-3 hold the weights in shards), only
+    Every rank joins the gather of the weights (FSDP and ZeRO-3 hold them in shards), only
     rank 0 writes, and all wait until the files exist. `adapter` picks one PEFT adapter (DPO
     keeps a frozen "ref" copy beside the trained "default").
     """
     acc = trainer.accelerator
-    state = acc.get_state_dict(trainer.model)
+    model = acc.unwrap_model(trainer.model)
+    state = _zero3_adapter_state(acc, model)
+    if state is None:
+        state = acc.get_state_dict(trainer.model)
     if acc.is_main_process:
-        model = acc.unwrap_model(trainer.model)
         extra = {"selected_adapters": [adapter]} if adapter else {}
         model.save_pretrained(str(adapter_dir), state_dict=state, **extra)
         tok.save_pretrained(str(adapter_dir))
     acc.wait_for_everyone()
     return bool(acc.is_main_process)
+
+
+def _zero3_adapter_state(acc: Any, model: Any) -> dict[str, Any] | None:
+    """Under DeepSpeed ZeRO-3, gather only the adapter's weights (None otherwise).
+
+    accelerate's get_state_dict would gather the whole 16-bit model onto rank 0's host memory
+    (457 GB for MiniMax-M2) to keep a few million LoRA weights.
+    """
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    if plugin is None or getattr(plugin, "zero_stage", None) != 3:
+        return None
+    import deepspeed
+
+    wanted = {n: p for n, p in model.named_parameters() if "lora_" in n or "modules_to_save" in n}
+    with deepspeed.zero.GatheredParameters(list(wanted.values()), modifier_rank=None):
+        return {n: p.detach().to("cpu", copy=True) for n, p in wanted.items()} if acc.is_main_process else {}
 
 
 def lora_state(model: Any) -> dict[str, Any]:

@@ -100,3 +100,13 @@ def test_family_names_match_the_renderers():
                           "(4000 in the messages, 1000 in the completion)") == 88
     assert fitting_budget("The model `x` does not exist.") is None
     assert arena_budget.ANSWER_TOKENS == OpenAIStreams().max_tokens
+
+
+def test_the_window_is_learned_once_the_server_answers(no_network):
+    with FakeVLLM("Qwen/Qwen3-8B", max_model_len=2048, loading=True) as srv:  # engine loading: refused
+        qwen = contestant(srv.url, "Qwen/Qwen3-8B", kind="base")
+        streams = OpenAIStreams()
+        assert streams.context_window(qwen) is None
+        assert streams.budget(qwen, MSGS) == 512 + THINKING_TOKENS["qwen3"]
+        srv.finish_loading()
+        assert streams.context_window(qwen) == 2048
