@@ -3,7 +3,8 @@
 A contestant is a served registry model (base or adapter) or the prompting baseline (the
 base model with the style card and retrieved examples in its prompt). Blindness starts
 here: `mask_identities` removes every contestant's identifying names from shown text and
-`names_itself` flags an answer that announces its own model.
+`names_itself` flags an answer that announces its own model. Token budgets live in
+eval/arena_budget.py: a thinking model's reasoning counts toward max_tokens.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import ConfigError
+import httpx
+
+from core.errors import ConfigError, LLMError
 from core.generate import GenerationClient
 from core.generate import baseline_messages as core_baseline_messages
 from core.schemas import ModelKind, ModelRecord, utcnow
+from eval.arena_budget import ANSWER_TOKENS, THINKING_TOKENS, estimate_prompt_tokens, fitting_budget, thinking_family
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -40,11 +44,13 @@ class Contestant:
     served_name: str | None = None
     path: str | None = None
     created_at: datetime = field(default_factory=utcnow)
+    family: str | None = None  # reasoning family when recorded (else read from the base model's name)
 
     @classmethod
     def from_record(cls, rec: ModelRecord) -> Contestant:
         return cls(name=rec.name, kind=rec.kind.value, base_model=rec.base_model, endpoint=rec.endpoint,
-                   served_name=rec.served_name, path=rec.path, created_at=rec.created_at)
+                   served_name=rec.served_name, path=rec.path, created_at=rec.created_at,
+                   family=(rec.config or {}).get("family"))
 
     def identifiers(self) -> list[str]:
         """Strings that would tell a rater which model this is."""
@@ -97,7 +103,8 @@ def contestants_from_registry(store: Store, *, baseline_for: str | None = None) 
         if base is not None:
             out.append(Contestant(name="prompting-baseline", kind=ModelKind.baseline.value,
                                   base_model=base.base_model, endpoint=base.endpoint,
-                                  served_name=base.served_name, path=base.path, created_at=base.created_at))
+                                  served_name=base.served_name, path=base.path, created_at=base.created_at,
+                                  family=(base.config or {}).get("family")))
     return out
 
 
@@ -123,13 +130,22 @@ class OpenAIStreams:
     One GenerationClient (one pooled HTTP connection set) per endpoint, reused across
     battles: a fresh client per answer costs more than the answer on a local server.
     Only the answer text is shown to raters; reasoning (if the server splits it out) is not.
+
+    `max_tokens` is the answer's budget. A thinking model gets its family's thinking budget on
+    top (`thinking_tokens`, default THINKING_TOKENS): vLLM counts reasoning toward max_tokens,
+    so a flat cap would let Qwen3 think its whole budget away and show raters nothing. The sum
+    is kept inside the model's context window (max_model_len from /v1/models, less the prompt),
+    and a request vLLM still finds too long is retried once with the room its error names.
     """
 
-    def __init__(self, *, max_tokens: int = 512, temperature: float = 0.7, timeout_s: float = 120.0) -> None:
+    def __init__(self, *, max_tokens: int = ANSWER_TOKENS, thinking_tokens: dict[str, int] | None = None,
+                 temperature: float = 0.7, timeout_s: float = 120.0) -> None:
         self.max_tokens = max_tokens
+        self.thinking_tokens = THINKING_TOKENS if thinking_tokens is None else thinking_tokens
         self.temperature = temperature
         self.timeout_s = timeout_s
         self._clients: dict[str, GenerationClient] = {}
+        self._windows: dict[tuple[str, str], int | None] = {}
         self._lock = threading.Lock()
 
     def _client(self, endpoint: str) -> GenerationClient:
@@ -140,13 +156,56 @@ class OpenAIStreams:
                 self._clients[endpoint] = client
             return self._clients[endpoint]
 
+    def context_window(self, contestant: Contestant) -> int | None:
+        """Return the served model's max_model_len (an adapter's is its base's); None when unknown.
+
+        Learned once per endpoint and model; an endpoint that cannot be reached is asked again
+        next time (the server may still be loading its engine).
+        """
+        model = contestant.served_name or contestant.name
+        key = (contestant.endpoint or "", model)
+        if key in self._windows:
+            return self._windows[key]
+        client = self._client(contestant.endpoint or "")
+        try:
+            cards = client.http.get(f"{client.base_url}/models").json().get("data", [])
+        except httpx.TransportError:
+            return None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            cards = []  # not a vLLM-style listing: the retry in __call__ still keeps requests valid
+        by_id = {c.get("id"): c for c in cards if isinstance(c, dict)}
+        card = by_id.get(model) or {}
+        window = card.get("max_model_len") or (by_id.get(card.get("parent")) or {}).get("max_model_len")
+        self._windows[key] = int(window) if window else None
+        return self._windows[key]
+
+    def budget(self, contestant: Contestant, messages: list[dict[str, str]]) -> int:
+        """Return max_tokens for this contestant: answer + its family's thinking, inside the window."""
+        want = self.max_tokens + self.thinking_tokens.get(thinking_family(contestant.family, contestant.base_model), 0)
+        window = self.context_window(contestant)
+        if window:
+            want = min(want, max(1, window - estimate_prompt_tokens(messages)))
+        return want
+
     def __call__(self, contestant: Contestant, messages: list[dict[str, str]]) -> Iterator[str]:
         """Yield the contestant's answer to `messages` chunk by chunk."""
         if not contestant.endpoint:
             raise ConfigError(f"model {contestant.name!r} has no endpoint; serve it first (`idiolect serve`)")
-        for delta in self._client(contestant.endpoint).stream(
-                contestant.served_name or contestant.name, messages, max_tokens=self.max_tokens,
-                temperature=self.temperature):
+        client = self._client(contestant.endpoint)
+        model = contestant.served_name or contestant.name
+        started = False
+        try:
+            for delta in client.stream(model, messages, max_tokens=self.budget(contestant, messages),
+                                       temperature=self.temperature):
+                started = True
+                if delta.text:
+                    yield delta.text
+            return
+        except LLMError as e:
+            room = None if started else fitting_budget(str(e))
+            if room is None:
+                raise
+        for delta in client.stream(model, messages, max_tokens=room, temperature=self.temperature):
             if delta.text:
                 yield delta.text
 

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.recipe import TrainConfig
+from training.recipe import TrainConfig, progress_writer
 from training.recipe import make_parser as _make_parser
-from training.rundata import ProgressWriter, load_preference_rows, snapshot_identity
+from training.rundata import load_preference_rows, snapshot_identity
 
 
 def make_parser() -> Any:
@@ -39,7 +39,7 @@ def split_pairs(rows: list[dict[str, Any]], fraction: float, seed: int) -> tuple
 
 def main(cfg: TrainConfig) -> dict[str, Any]:
     """Train, save the adapter and its card; returns the training result dict."""
-    writer = ProgressWriter(cfg.progress_file)
+    writer = progress_writer(cfg)
     if not cfg.snapshot:
         raise SystemExit("error: --snapshot is required (a directory with preferences.jsonl)")
     snapshot = Path(cfg.snapshot).expanduser()
@@ -63,16 +63,17 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         model_to_train,
         resume_checkpoint,
         run_dirs,
+        save_adapter,
         trainer_kwargs,
     )
 
     run, checkpoints, adapter_dir = run_dirs(cfg)
     tok = load_tokenizer(cfg)
-    model, peft_config = model_to_train(cfg)
-
     strip = lambda r: {k: r[k] for k in ("prompt", "chosen", "rejected")}  # noqa: E731
+    # The config before the model: with DeepSpeed ZeRO-3 it makes from_pretrained load sharded.
     args = DPOConfig(**trainer_kwargs(cfg, checkpoints, bool(eval_rows)),
                      beta=cfg.beta, loss_type=[cfg.dpo_loss_type])
+    model, peft_config = model_to_train(cfg)
     callback = ProgressCallback(writer)
     trainer = DPOTrainer(
         model=model, ref_model=None, args=args, processing_class=tok, peft_config=peft_config,
@@ -90,8 +91,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
     eval_metrics = evaluate_once(trainer)
     metrics = final_metrics(out, eval_metrics)
     # Only the trained adapter: the frozen "ref" copy is a training device, not a deliverable.
-    trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
-    tok.save_pretrained(str(adapter_dir))
+    is_main = save_adapter(trainer, tok, adapter_dir, adapter="default")
     result = {
         "base_model": cfg.base_model, "method": "dpo", **identity,
         "snapshot_id": cfg.snapshot_id or identity["snapshot_id"],
@@ -100,7 +100,8 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         "preference_ids": [r["id"] for r in rows], "resumed_from": resume, "metrics": metrics,
         "n_train": len(train_rows), "n_validation": len(eval_rows), "config": cfg.to_dict(),
     }
-    write_adapter_card(adapter_dir, result)
+    if is_main:  # one card, one "done": the other ranks of a multi-process run only trained
+        write_adapter_card(adapter_dir, result)
     writer.emit("done", output=str(adapter_dir.resolve()), metrics=metrics, step=out.global_step)
     return result
 

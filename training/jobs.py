@@ -16,8 +16,10 @@ Kinds and the config keys each takes (a dict passed to `JobRunner.start`):
 A job's step, losses, ETA and log tail live in its row (`Job.config["_runtime"]` holds the
 ETA, log tail, return code and final metrics). A job whose process crashes is marked failed
 with its log tail; one whose process vanished (killed, machine rebooted) is detected on the
-next poll and marked failed, never left "running". Only `settings.max_gpu_jobs` training
-jobs run at once.
+next poll and marked failed, never left "running". Only `settings.max_gpu_jobs` jobs that
+hold the GPU run at once: training runs, and servers on the vLLM backend (vLLM reserves
+`gpu_memory_utilization` of the card, 0.9 by default, so a training run beside it would run
+out of memory).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from core.config import Settings
     from core.store import Store
 
-GPU_KINDS = {"sft", "dpo"}  # serving holds the GPU too, but is a long-lived service, not a queue item
+GPU_KINDS = {"sft", "dpo"}  # training kinds; a vLLM serve job holds the GPU too (see holds_gpu)
 LOG_TAIL_CHARS = 4000
 RUNTIME = "_runtime"
 
@@ -57,6 +59,26 @@ def log_tail(path: str | Path | None, chars: int = LOG_TAIL_CHARS) -> str:
         size = fh.tell()
         fh.seek(max(0, size - chars))
         return fh.read().decode("utf-8", errors="replace")
+
+
+def holds_gpu(kind: str, config: dict[str, Any]) -> bool:
+    """Tell whether a job of `kind` with `config` occupies the GPU (counts against max_gpu_jobs)."""
+    return kind in GPU_KINDS or (kind == "serve" and config.get("backend") == "vllm")
+
+
+def _describe(job: Job) -> str:
+    if job.kind == "serve":
+        share = job.config.get("gpu_memory_utilization", 0.9)
+        return f"{job.id} (vLLM server holding {share:.0%} of the GPU memory)"
+    return f"{job.id} ({job.kind} training)"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def eta_seconds(job: Job) -> float | None:
@@ -104,22 +126,24 @@ class JobRunner:
         module = f"training.{kind}"
         if not kind.isidentifier() or find_spec(module) is None:
             raise ConfigError(f"unknown job kind {kind!r}: no module {module}")
-        if kind in GPU_KINDS:
-            busy = [j for j in self.list(active_only=True) if j.kind in GPU_KINDS]
-            if len(busy) >= self.settings.max_gpu_jobs:
-                raise JobError(f"{len(busy)} training job(s) already running ({', '.join(j.id for j in busy)}); "
-                               f"max_gpu_jobs={self.settings.max_gpu_jobs}. Wait, cancel one, or raise the limit.")
+        cfg = {k: v for k, v in config.items() if k != RUNTIME}
+        if kind == "serve":
+            from training.serve import ServeSpec, pick_backend
+
+            # Resolve "auto" now: whether the server holds the GPU decides the limit below.
+            cfg["backend"] = pick_backend(ServeSpec.from_dict(cfg))
+        if holds_gpu(kind, cfg):
+            self._check_gpu_room(kind)
         job_id = uuid.uuid4().hex[:12]
         job_dir = self.settings.jobs_dir / job_id
         job_dir.mkdir(parents=True, exist_ok=True)
-        cfg = {k: v for k, v in config.items() if k != RUNTIME}
         if kind in GPU_KINDS:
             cfg.setdefault("output_dir", str(self.settings.adapters_dir / "runs" / job_id))
         cfg["progress_file"] = str(job_dir / "progress.jsonl")
         config_path = job_dir / "config.json"
         config_path.write_text(json.dumps(cfg, indent=2, default=str), "utf-8")
         log_path = job_dir / "log.txt"
-        cmd = [self.python, "-m", module, "--config", str(config_path)]
+        cmd = self._command(kind, module, cfg, config_path)
         job = Job(id=job_id, kind=kind, status=JobStatus.running, config={**cfg, RUNTIME: {"command": cmd}},
                   log_path=str(log_path), started_at=utcnow())
         self.store.registry.add_job(job)
@@ -140,6 +164,39 @@ class JobRunner:
             if value:
                 env[name] = str(value)
         return env
+
+    def _check_gpu_room(self, kind: str) -> None:
+        """Refuse a GPU job when max_gpu_jobs already run, saying which and what to do."""
+        busy = [j for j in self.list(active_only=True) if holds_gpu(j.kind, j.config)]
+        limit = self.settings.max_gpu_jobs
+        if len(busy) < limit:
+            return
+        taken = ", ".join(_describe(j) for j in busy)
+        if kind == "serve":
+            advice = ("Wait for it to finish or cancel it (`idiolect jobs --cancel ID`), serve on the CPU "
+                      "backend (`idiolect serve --backend cpu`), or raise max_gpu_jobs if the card holds both.")
+        elif any(j.kind == "serve" for j in busy):
+            advice = ("Stop the server (`idiolect jobs --cancel ID`), train, then serve again; or, on a card "
+                      "with room for both, serve with a lower --gpu-memory-utilization and raise max_gpu_jobs.")
+        else:
+            advice = "Wait, cancel one (`idiolect jobs --cancel ID`), or raise the limit."
+        raise JobError(f"the GPU is taken by {taken}; max_gpu_jobs={limit}. {advice}")
+
+    def _command(self, kind: str, module: str, cfg: dict[str, Any], config_path: Path) -> list[str]:
+        """`python -m training.<kind> --config FILE`, under `accelerate launch` when the run asks for it."""
+        plain = ["-m", module, "--config", str(config_path)]
+        if kind not in GPU_KINDS:
+            return [self.python, *plain]
+        from training.recipe import launch_settings
+
+        accel, procs = launch_settings(cfg, kind)
+        if accel is None:
+            return [self.python, *plain]
+        cmd = [self.python, "-m", "accelerate.commands.launch", "--config_file", str(accel)]
+        if procs:
+            cmd += ["--num_processes", str(procs)]
+        # A free rendezvous port: accelerate's default (29500) would collide with a second run.
+        return [*cmd, "--main_process_port", str(_free_port()), *plain]
 
     def resume(self, job_id: str) -> Job:
         """Start a new job with a failed/cancelled job's config; training resumes from its checkpoint."""

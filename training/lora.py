@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from peft import LoraConfig
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from training.base_model import resolve_base_model
@@ -55,6 +55,10 @@ def load_model(cfg: TrainConfig) -> Any:
         kwargs["dtype"] = torch.bfloat16 if cfg.bf16 else "auto"
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
+    if cfg.dequantize_fp8:
+        from transformers import FineGrainedFP8Config
+
+        kwargs["quantization_config"] = FineGrainedFP8Config(dequantize=True)
     if cfg.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
@@ -84,6 +88,10 @@ def model_to_train(cfg: TrainConfig) -> tuple[Any, LoraConfig | None]:
     ref_model) copies it into a frozen "ref" adapter, so the reference is exactly the
     previous voice, not the base.
     """
+    # Seed before the model and the fresh LoRA weights exist: SFTTrainer wraps the model in
+    # PEFT before Trainer seeds, so without this the adapter's initial weights would differ
+    # between runs (and between a one-process and a multi-process run of the same config).
+    set_seed(cfg.seed)
     model = load_model(cfg)
     if cfg.parent_adapter:
         from peft import PeftModel
@@ -123,6 +131,9 @@ def trainer_kwargs(cfg: TrainConfig, checkpoints: Path, has_eval: bool) -> dict[
         save_total_limit=cfg.save_total_limit,
         seed=cfg.seed,
         report_to="none",
+        # LoRA trains the same weights every step; DDP's unused-parameter search is wasted work
+        # and breaks with gradient checkpointing.
+        ddp_find_unused_parameters=False,
         max_length=cfg.max_length,
         disable_tqdm=True,  # progress goes to the progress file; tqdm only bloats the job log
     )
@@ -147,9 +158,23 @@ class ProgressCallback(TrainerCallback):
         self.writer.emit("start", total_steps=state.max_steps, step=state.global_step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        if self.stop_requested:
+        if self._agreed_stop(args):
             control.should_save = True
             control.should_training_stop = True
+
+    def _agreed_stop(self, args: Any) -> bool:
+        """Tell whether any rank was asked to stop.
+
+        Every rank must stop at the same step, or the ones still training would wait forever
+        for the others in the next gradient all-reduce.
+        """
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return self.stop_requested
+        flag = torch.tensor([int(self.stop_requested)], device=args.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                **kw: Any) -> None:
@@ -163,6 +188,42 @@ class ProgressCallback(TrainerCallback):
                      if isinstance(v, (int, float)) and k not in ("loss", "step")}
             self.writer.emit("log", step=step, total_steps=state.max_steps,
                              loss=float(logs["loss"]), **extra)
+
+
+def save_adapter(trainer: Any, tok: Any, adapter_dir: Path, *, adapter: str | None = None) -> bool:
+    """Write the trained adapter (and tokenizer) once, from the main process; True there.
+
+    Every rank joins the gather of the weights (FSDP and ZeRO-3 hold them in shards), only
+    rank 0 writes, and all wait until the files exist. `adapter` picks one PEFT adapter (DPO
+    keeps a frozen "ref" copy beside the trained "default").
+    """
+    acc = trainer.accelerator
+    model = acc.unwrap_model(trainer.model)
+    state = _zero3_adapter_state(acc, model)
+    if state is None:
+        state = acc.get_state_dict(trainer.model)
+    if acc.is_main_process:
+        extra = {"selected_adapters": [adapter]} if adapter else {}
+        model.save_pretrained(str(adapter_dir), state_dict=state, **extra)
+        tok.save_pretrained(str(adapter_dir))
+    acc.wait_for_everyone()
+    return bool(acc.is_main_process)
+
+
+def _zero3_adapter_state(acc: Any, model: Any) -> dict[str, Any] | None:
+    """Under DeepSpeed ZeRO-3, gather only the adapter's weights (None otherwise).
+
+    accelerate's get_state_dict would gather the whole 16-bit model onto rank 0's host memory
+    (457 GB for MiniMax-M2) to keep a few million LoRA weights.
+    """
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    if plugin is None or getattr(plugin, "zero_stage", None) != 3:
+        return None
+    import deepspeed
+
+    wanted = {n: p for n, p in model.named_parameters() if "lora_" in n or "modules_to_save" in n}
+    with deepspeed.zero.GatheredParameters(list(wanted.values()), modifier_rank=None):
+        return {n: p.detach().to("cpu", copy=True) for n, p in wanted.items()} if acc.is_main_process else {}
 
 
 def lora_state(model: Any) -> dict[str, Any]:

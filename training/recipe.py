@@ -22,6 +22,7 @@ from core.errors import ConfigError
 from training.reasoning import family_for
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
+ACCELERATE_DIR = CONFIGS_DIR / "accelerate"
 METHODS = ("sft", "dpo")
 
 
@@ -40,6 +41,7 @@ class TrainConfig:
     parent_name: str | None = field(default=None, metadata={"help": "Registry name of parent_adapter, recorded for lineage."})
     model_class: str = field(default="causal-lm", metadata={"help": "causal-lm or image-text-to-text (multimodal bases such as Apriel)."})
     load_in_4bit: bool = field(default=False, metadata={"help": "QLoRA: load the base in 4-bit NF4 (needs bitsandbytes and a GPU)."})
+    dequantize_fp8: bool = field(default=False, metadata={"help": "Load an FP8 checkpoint (MiniMax-M2 ships one) dequantized to bf16, so LoRA and ZeRO/FSDP sharding see plain weights."})
     torch_dtype: str = field(default="auto", metadata={"help": "auto, bfloat16, float16 or float32."})
     attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, flash_attention_2, eager (None: library default)."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank (vLLM needs --max-lora-rank >= this)."})
@@ -73,6 +75,8 @@ class TrainConfig:
     max_examples: int | None = field(default=None, metadata={"help": "Use at most N training rows (smoke runs)."})
     progress_file: str | None = field(default=None, metadata={"help": "JSON-lines progress file (the job runner reads it)."})
     preset: str | None = field(default=None, metadata={"help": "Name of the preset this config came from."})
+    accelerate_config: str | None = field(default=None, metadata={"help": "Launch through `accelerate launch` with this config (a name in training/configs/accelerate/ or a YAML path): DDP, FSDP or DeepSpeed over several processes. The job runner reads it; the script itself runs as one rank."})
+    num_processes: int | None = field(default=None, metadata={"help": "Processes (GPUs) for accelerate launch; default: the accelerate config's num_processes."})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON/YAML-safe) of every field."""
@@ -97,6 +101,49 @@ def preset_path(name_or_path: str) -> Path:
     if cand.exists():
         return cand
     raise ConfigError(f"unknown preset {name_or_path!r}; available: {', '.join(list_presets())}")
+
+
+def list_accelerate_configs() -> list[str]:
+    """Names of the accelerate launch configs shipped in training/configs/accelerate/."""
+    return sorted(p.stem for p in ACCELERATE_DIR.glob("*.yaml"))
+
+
+def accelerate_config_path(name_or_path: str) -> Path:
+    """Return an accelerate config name ("fsdp") or YAML path -> the file; clear error otherwise."""
+    p = Path(name_or_path).expanduser()
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return p.resolve()
+    cand = ACCELERATE_DIR / f"{name_or_path}.yaml"
+    if cand.exists():
+        return cand
+    raise ConfigError(f"unknown accelerate config {name_or_path!r}; available: "
+                      f"{', '.join(list_accelerate_configs())} (or a YAML path)")
+
+
+def launch_settings(config: dict[str, Any], method: str) -> tuple[Path | None, int | None]:
+    """(accelerate config file, process count) a training job launches with; (None, None) for one process.
+
+    Reads only the two launch keys, from the job config over the preset's method section over
+    the preset, so the torch-free job runner decides how to start a run without validating it
+    (the script does that, and reports bad input in the job's log).
+    """
+    layers: list[dict[str, Any]] = []
+    if config.get("preset"):
+        data = read_preset(str(config["preset"]))
+        section = data.get(method) if isinstance(data.get(method), dict) else {}
+        layers = [data, section]
+    layers.append(config)
+    name: Any = None
+    procs: Any = None
+    for layer in layers:
+        name = layer.get("accelerate_config", name)
+        procs = layer.get("num_processes", procs)
+    if not name:
+        return None, None
+    n = _coerce("num_processes", procs) if procs not in (None, "") else None
+    if n is not None and n < 1:
+        raise ConfigError(f"num_processes must be >= 1, got {n}")
+    return accelerate_config_path(str(name)), n
 
 
 def read_preset(name_or_path: str) -> dict[str, Any]:
@@ -209,8 +256,14 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("set max_steps > 0 or num_train_epochs > 0")
     if not 0 <= cfg.eval_fraction < 1:
         raise ConfigError(f"eval_fraction must be in [0, 1), got {cfg.eval_fraction}")
+    if cfg.dequantize_fp8 and cfg.load_in_4bit:
+        raise ConfigError("dequantize_fp8 and load_in_4bit exclude each other: pick one quantization")
     if cfg.use_cpu and (cfg.bf16 or cfg.load_in_4bit):
         raise ConfigError("use_cpu needs bf16: false and load_in_4bit: false (CPUs train in float32)")
+    if cfg.accelerate_config:
+        accelerate_config_path(cfg.accelerate_config)
+    if cfg.num_processes is not None and cfg.num_processes < 1:
+        raise ConfigError(f"num_processes must be >= 1, got {cfg.num_processes}")
 
 
 def make_parser(method: str) -> argparse.ArgumentParser:
@@ -248,6 +301,27 @@ def config_from_args(method: str, argv: list[str] | None = None) -> TrainConfig:
                       if k in FIELD_NAMES and v is not None})
     overrides.pop("method", None)
     return resolve_config(preset, overrides, method=method)
+
+
+def is_main_rank() -> bool:
+    """Tell whether this process is rank 0 (always, outside a multi-process launch).
+
+    torchrun, accelerate and deepspeed set RANK in every process they start; progress and
+    the job log's progress lines come from rank 0 only, so a 2-process run reports once.
+    """
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def progress_writer(cfg: TrainConfig) -> Any:
+    """Return the run's ProgressWriter: rank 0 writes the progress file and echoes; other ranks are silent."""
+    import sys
+
+    from training.rundata import ProgressWriter
+
+    main = is_main_rank()
+    return ProgressWriter(cfg.progress_file if main else None, echo=sys.stdout if main else None)
 
 
 def run_script(method: str, main: Any, argv: list[str]) -> None:

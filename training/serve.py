@@ -3,9 +3,15 @@
 Torch-free: this module only builds command lines and talks HTTP.
 
 - GPU host: vLLM (`vllm serve BASE --enable-lora --lora-modules name=path … --max-lora-rank R
-  --max-loras N [--reasoning-parser P]`, started with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True so
-  new adapters load at runtime through POST /v1/load_lora_adapter). vLLM lives in its own
-  environment (it pins a different torch, pillow and fastapi), so `vllm_bin` is a path.
+  --max-loras N --max-cpu-loras C [--reasoning-parser P]`, started with
+  VLLM_ALLOW_RUNTIME_LORA_UPDATING=True so new adapters load at runtime through POST
+  /v1/load_lora_adapter). vLLM lives in its own environment (it pins a different torch, pillow
+  and fastapi), so `vllm_bin` is a path. vLLM refuses an adapter whose rank exceeds
+  --max-lora-rank (default 16) at start-up and at runtime loading, so R covers the adapters
+  served now and every shipped preset for this base (an adapter trained next must load too).
+  --max-loras is how many adapters one batch may mix (more wait for a slot, they are not
+  refused); --max-cpu-loras is the LRU cache behind it (evicted adapters are re-read from disk).
+  While the engine loads, its port refuses connections; everything here waits on /health.
 - No GPU: `training.cpu_server`, a small FastAPI server over transformers + PEFT that speaks
   the same endpoints as vLLM (/health, /v1/models, /v1/chat/completions with streaming and
   `reasoning`, /v1/load_lora_adapter, /v1/unload_lora_adapter). Chosen over
@@ -33,17 +39,20 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from core.errors import ConfigError, JobError
-from training.reasoning import canonical_family
+from training.vllm_cli import (  # noqa: F401  (re-exported: the serve API in one place)
+    REASONING_PARSERS,
+    RUNTIME_LORA_ENV,
+    VLLM_LORA_RANKS,
+    adapter_rank,
+    lora_rank_for,
+    lora_slots,
+    preset_ranks,
+    vllm_command,
+    vllm_refusal,
+)
 
 if TYPE_CHECKING:
     from core.store import Store
-
-# vLLM's --reasoning-parser per model family (none for families vLLM has no parser for: the
-# client splits those answers itself, see core.generate.split_reasoning).
-# Keyed by the families of `training.reasoning` (the names presets and exports use).
-REASONING_PARSERS = {"qwen3": "qwen3", "deepseek-r1": "deepseek_r1"}
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-RUNTIME_LORA_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
 
 
 @dataclass(kw_only=True)
@@ -58,8 +67,9 @@ class ServeSpec:
     backend: str = "auto"  # vllm | cpu | auto
     host: str = "127.0.0.1"
     port: int = 8000
-    max_lora_rank: int | None = None  # default: the largest adapter rank, rounded up for vLLM
-    max_loras: int | None = None  # adapters resident at once (default: max(4, len(adapters)))
+    max_lora_rank: int | None = None  # default: the largest adapter/preset rank, rounded up for vLLM
+    max_loras: int | None = None  # adapters in one batch (default: adapters + 1, between 2 and 8)
+    max_cpu_loras: int | None = None  # adapters cached on the host (default: adapters + 4)
     max_model_len: int | None = None
     gpu_memory_utilization: float = 0.9
     vllm_bin: str = "vllm"
@@ -91,45 +101,6 @@ class ServeSpec:
     def api_base(self) -> str:
         """The OpenAI-compatible base URL (what GenerationClient and the registry use)."""
         return f"{self.url}/v1"
-
-
-def adapter_rank(path: str | Path) -> int:
-    """Return the LoRA rank in an adapter's adapter_config.json."""
-    cfg = Path(path) / "adapter_config.json"
-    if not cfg.exists():
-        raise ConfigError(f"{path}: not an adapter directory (no adapter_config.json)")
-    return int(json.loads(cfg.read_text("utf-8")).get("r", 8))
-
-
-def lora_rank_for(spec: ServeSpec) -> int:
-    """--max-lora-rank: the given one, else the largest adapter rank rounded up to a vLLM size."""
-    if spec.max_lora_rank:
-        return spec.max_lora_rank
-    need = max((adapter_rank(p) for p in spec.adapters.values()), default=16)
-    return next(r for r in VLLM_LORA_RANKS if r >= min(need, 512))
-
-
-def vllm_command(spec: ServeSpec) -> list[str]:
-    """Return the vLLM command line (prefixed by `env` to allow runtime LoRA updates).
-
-    `env NAME=VALUE` sets the variable for the child only, and keeps it visible in the job's
-    recorded command.
-    """
-    cmd = ["env", RUNTIME_LORA_ENV, spec.vllm_bin, "serve", spec.base_model,
-           "--host", spec.host, "--port", str(spec.port),
-           "--enable-lora", "--max-lora-rank", str(lora_rank_for(spec)),
-           "--max-loras", str(spec.max_loras or max(4, len(spec.adapters))),
-           "--gpu-memory-utilization", str(spec.gpu_memory_utilization)]
-    if spec.served_name:
-        cmd += ["--served-model-name", spec.served_name]
-    if spec.adapters:
-        cmd += ["--lora-modules", *(f"{n}={Path(p).resolve()}" for n, p in spec.adapters.items())]
-    parser = REASONING_PARSERS.get(canonical_family(spec.family))
-    if parser:
-        cmd += ["--reasoning-parser", parser]
-    if spec.max_model_len:
-        cmd += ["--max-model-len", str(spec.max_model_len)]
-    return cmd + list(spec.extra_args)
 
 
 def cpu_command(spec: ServeSpec, python: str | None = None) -> list[str]:
@@ -200,10 +171,16 @@ def served_models(url: str, *, client: httpx.Client | None = None) -> list[str]:
             http.close()
 
 
-def load_adapter(url: str, name: str, path: str | Path, *, client: httpx.Client | None = None) -> None:
-    """Load an adapter into a running server (vLLM's POST /v1/load_lora_adapter)."""
+def load_adapter(url: str, name: str, path: str | Path, *, client: httpx.Client | None = None,
+                 ready_timeout: float = 600.0) -> None:
+    """Load an adapter into a running server (vLLM's POST /v1/load_lora_adapter).
+
+    Waits up to `ready_timeout` s for /health first: a server still loading its engine
+    refuses connections, and the adapter would otherwise be lost with a connection error.
+    """
     http = client or httpx.Client(timeout=300.0)
     try:
+        wait_healthy(url, timeout=ready_timeout, client=http)
         r = http.post(f"{_root(url)}/v1/load_lora_adapter",
                       json={"lora_name": name, "lora_path": str(Path(path).resolve())})
     finally:

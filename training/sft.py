@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.recipe import TrainConfig
+from training.recipe import TrainConfig, progress_writer
 from training.recipe import make_parser as _make_parser
-from training.rundata import ProgressWriter, load_sft_rows, snapshot_identity
+from training.rundata import load_sft_rows, snapshot_identity
 
 
 def make_parser() -> Any:
@@ -51,7 +51,7 @@ def _assistant_mask_ready(tok: Any) -> bool:
 
 def main(cfg: TrainConfig) -> dict[str, Any]:
     """Train, save the adapter and its card; returns the training result dict."""
-    writer = ProgressWriter(cfg.progress_file)
+    writer = progress_writer(cfg)
     if not cfg.snapshot:
         raise SystemExit("error: --snapshot is required (a directory with train.jsonl)")
     snapshot = Path(cfg.snapshot).expanduser()
@@ -74,6 +74,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         model_to_train,
         resume_checkpoint,
         run_dirs,
+        save_adapter,
         trainer_kwargs,
     )
 
@@ -85,10 +86,11 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         val_rows = [to_prompt_completion(r) for r in val_rows]
         assistant_only = False
         writer.emit("note", message="chat template has no generation markers; using prompt/completion loss")
-    model, peft_config = model_to_train(cfg)
-
+    # The config first: under `accelerate launch` with DeepSpeed ZeRO-3 it switches on sharded
+    # loading (zero.Init), so each rank loads only its shard of a model no single GPU holds.
     args = SFTConfig(**trainer_kwargs(cfg, checkpoints, bool(val_rows)),
                      packing=cfg.packing, assistant_only_loss=assistant_only)
+    model, peft_config = model_to_train(cfg)
     callback = ProgressCallback(writer)
     trainer = SFTTrainer(
         model=model, args=args, processing_class=tok, peft_config=peft_config,
@@ -105,8 +107,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         return {"interrupted": True, "step": trainer.state.global_step}
     eval_metrics = evaluate_once(trainer)
     metrics = final_metrics(out, eval_metrics)
-    trainer.model.save_pretrained(str(adapter_dir))
-    tok.save_pretrained(str(adapter_dir))
+    is_main = save_adapter(trainer, tok, adapter_dir)
     result = {
         "base_model": cfg.base_model, "method": "sft", **identity,
         "snapshot_id": cfg.snapshot_id or identity["snapshot_id"],
@@ -114,7 +115,8 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         "preference_ids": [], "resumed_from": resume, "metrics": metrics,
         "n_train": len(train_rows), "n_validation": len(val_rows), "config": cfg.to_dict(),
     }
-    write_adapter_card(adapter_dir, result)
+    if is_main:  # one card, one "done": the other ranks of a multi-process run only trained
+        write_adapter_card(adapter_dir, result)
     writer.emit("done", output=str(adapter_dir.resolve()), metrics=metrics, step=out.global_step)
     return result
 

@@ -16,19 +16,25 @@ from core.schemas import ModelKind, ModelRecord
 MSGS = [{"role": "user", "content": "Why self-host?"}]
 
 
-@pytest.mark.parametrize("field", ["reasoning", "reasoning_content"])
-def test_chat_and_stream_read_either_reasoning_field(field, no_network):
-    with FakeVLLM("qwen", loras={"voice-v1": "/x"}, reasoning_field=field) as srv:
+@pytest.mark.parametrize("field", ["reasoning", "reasoning_content", "both"])
+def test_chat_and_stream_read_either_reasoning_field(field, no_network, tmp_path):
+    adapter = tmp_path / "voice-v1"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text('{"r": 8}')
+    with FakeVLLM("qwen", loras={"voice-v1": str(adapter)}, reasoning_field=field) as srv:
         client = GenerationClient(f"{srv.url}/v1")
         done = client.chat("voice-v1", MSGS, max_tokens=64)
         assert done.text == "Answer from voice-v1: keep the bus boring and the circuits separate."
         assert done.reasoning.strip() == "Thinking as voice-v1."
-        assert done.usage["completion_tokens"] == 11 and done.finish_reason == "stop"
-        deltas = list(client.stream("qwen", MSGS, max_tokens=3))
-        assert "".join(d.text for d in deltas) == "Answer from qwen:"
-        assert any(d.reasoning for d in deltas)
+        # max_tokens counts the thinking too: <think> + 3 words + </think> + 11 answer words
+        assert done.usage["completion_tokens"] == 16 and done.finish_reason == "stop"
+        deltas = list(client.stream("qwen", MSGS, max_tokens=8))
+        assert "".join(d.text for d in deltas) == "Answer from qwen:"  # 5 tokens of thinking, 3 of answer
+        assert any(d.reasoning for d in deltas) and deltas[-1].finish_reason == "length"
         sent = srv.requests[-1]["body"]
-        assert (sent["model"], sent["max_tokens"], sent["stream"]) == ("qwen", 3, True)
+        assert (sent["model"], sent["max_tokens"], sent["stream"]) == ("qwen", 8, True)
+        cut = client.chat("qwen", MSGS, max_tokens=3)  # all spent thinking: no answer at all
+        assert (cut.text, cut.reasoning.strip(), cut.finish_reason) == ("", "Thinking as", "length")
 
 
 def test_reasoning_left_in_text_is_split_by_the_client():
@@ -87,7 +93,7 @@ def test_async_chat_and_stream():
     async def go(url: str) -> tuple[str, str]:
         client = GenerationClient(f"{url}/v1")
         done = await client.achat("qwen", MSGS)
-        text = "".join([d.text async for d in client.astream("qwen", MSGS, max_tokens=2)])
+        text = "".join([d.text async for d in client.astream("qwen", MSGS, max_tokens=7)])
         await client.ahttp.aclose()
         return done.text, text
 

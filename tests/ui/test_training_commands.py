@@ -61,3 +61,33 @@ def test_tab_handlers(settings, tmp_path):
     detail = job_detail(sv, started["job_id"])
     assert started["job_id"] in detail["summary"] and "step" in detail["summary"]
     sv.close()
+
+
+def test_train_can_launch_through_accelerate_from_the_cli_and_the_tab(settings, tmp_path):
+    from ui.services import Services
+    from ui.tabs.training import PRESET_LAUNCH, launch_choices
+
+    sv = Services(settings)
+    cli = CliRunner()
+    snap = _snapshot(tmp_path)
+    args = ["train", "--preset", "tiny-cpu", "--snapshot", str(snap), "--base-model", str(tmp_path / "none")]
+    r = cli.invoke(app, [*args, "--accelerate", "zero9"], obj=sv)
+    assert r.exit_code != 0 and "unknown accelerate config 'zero9'" in r.output
+    r = cli.invoke(app, [*args, "--accelerate", "cpu-ddp", "--num-processes", "2", "--no-wait", "--json"], obj=sv)
+    assert r.exit_code == 0, r.output
+    runner = JobRunner(sv.store, settings)
+    job = sv.store.registry.require_job(json.loads(r.output)["id"])
+    command = job.config["_runtime"]["command"]
+    assert (job.config["accelerate_config"], job.config["num_processes"]) == ("cpu-ddp", 2)
+    assert "accelerate.commands.launch" in command and command[command.index("--num_processes") + 1] == "2"
+    runner.cancel(job.id, grace=5)
+    assert launch_choices()[0] == PRESET_LAUNCH and "fsdp" in launch_choices()
+    started = start_run(sv, "tiny-cpu", "sft", str(snap), str(tmp_path / "none"), "", 2, "cpu-ddp", 2)
+    assert "cpu-ddp" in started["status"]
+    tab_job = sv.store.registry.require_job(started["job_id"])
+    assert "accelerate.commands.launch" in tab_job.config["_runtime"]["command"]
+    runner.cancel(tab_job.id, grace=5)
+    plain = start_run(sv, "tiny-cpu", "sft", str(snap), str(tmp_path / "none"), "", 2, PRESET_LAUNCH, 0)
+    assert "accelerate" not in " ".join(sv.store.registry.require_job(plain["job_id"]).config["_runtime"]["command"])
+    runner.cancel(plain["job_id"], grace=5)
+    sv.close()

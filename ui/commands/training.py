@@ -120,6 +120,16 @@ def _follow(sv: Any, job: Job) -> Job:
         return runner.wait(job.id, on_update=update, interval=1.0)
 
 
+def _family_of(base_model: str) -> str:
+    """Return the reasoning family a base model's name implies ("Qwen/Qwen3-8B" -> qwen3), else "none"."""
+    from training.reasoning import family_for
+
+    try:
+        return family_for(base_model).name
+    except ValueError:
+        return "none"
+
+
 def register(app: typer.Typer) -> None:
     """Add the training commands to the CLI."""
     from ui.cli import emit_json, services
@@ -131,6 +141,12 @@ def register(app: typer.Typer) -> None:
               method: str = typer.Option("sft", help="sft or dpo."),
               parent: str = typer.Option(None, help="Adapter to continue from (DPO default: the champion)."),
               base_model: str = typer.Option(None, help="Override the preset's base model."),
+              accelerate: str = typer.Option(
+                  None, "--accelerate",
+                  help="Launch with `accelerate launch` and this config: cpu-ddp, fsdp, deepspeed-zero2, "
+                       "deepspeed-zero3 (training/configs/accelerate/) or a YAML path. Default: the preset's, "
+                       "else one process."),
+              num_processes: int = typer.Option(None, help="Processes (GPUs) for --accelerate (default: config's)."),
               set_: list[str] = typer.Option([], "--set", help="Override any config field: KEY=VALUE."),
               wait: bool = typer.Option(True, help="Follow the job and register the adapter when it is done."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -139,6 +155,10 @@ def register(app: typer.Typer) -> None:
         over = _parse_sets(set_)
         if base_model:
             over["base_model"] = base_model
+        if accelerate:
+            over["accelerate_config"] = accelerate
+        if num_processes:
+            over["num_processes"] = num_processes
         job = start_training(sv, preset=preset, method=method, snapshot=snapshot, parent=parent, overrides=over)
         if wait:
             job = _follow(sv, job)
@@ -164,6 +184,13 @@ def register(app: typer.Typer) -> None:
               port: int = typer.Option(8000, help="Port on 127.0.0.1."),
               family: str = typer.Option(None, help="Model family (reasoning parser); default from the adapters."),
               vllm_bin: str = typer.Option("vllm", help="The vllm executable (its own environment)."),
+              max_lora_rank: int = typer.Option(
+                  None, help="vLLM --max-lora-rank (default: the largest rank of the adapters and base's presets)."),
+              max_loras: int = typer.Option(None, help="vLLM --max-loras: adapters per batch (default: adapters + 1)."),
+              max_cpu_loras: int = typer.Option(None, help="vLLM --max-cpu-loras: adapters cached on the host."),
+              gpu_memory_utilization: float = typer.Option(
+                  0.9, help="Share of the GPU's memory vLLM reserves (lower it to train beside the server)."),
+              max_model_len: int = typer.Option(None, help="vLLM --max-model-len (default: the model's)."),
               print_command: bool = typer.Option(False, help="Only print the server command."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Serve a base model and its adapters (OpenAI-compatible) and register the endpoints."""
@@ -177,9 +204,11 @@ def register(app: typer.Typer) -> None:
         if not base:
             raise ConfigError("nothing to serve: pass --base-model or train an adapter first")
         recs = [r for r in recs if r.base_model == base]
-        fam = family or next((r.config.get("family") for r in recs if r.config.get("family")), "none")
+        fam = family or next((r.config.get("family") for r in recs if r.config.get("family")), None)
         spec = ServeSpec(base_model=base, adapters={r.name: r.path for r in recs if r.path}, backend=backend,
-                         port=port, family=fam, vllm_bin=vllm_bin)
+                         port=port, family=fam or _family_of(base), vllm_bin=vllm_bin, max_lora_rank=max_lora_rank,
+                         max_loras=max_loras, max_cpu_loras=max_cpu_loras,
+                         gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
         if print_command:
             cmd = command_for(spec)
             emit_json({"command": cmd}) if as_json else out.print(" ".join(cmd))

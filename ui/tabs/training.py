@@ -16,6 +16,7 @@ from core.errors import IdiolectError
 from ui.commands.training import job_summary, register_output, start_training
 
 LABEL = "Training"
+PRESET_LAUNCH = "as the preset says"  # one process unless the preset names an accelerate config
 JOB_COLUMNS = ["id", "kind", "status", "step", "loss", "eval_loss", "eta", "adapter / output"]
 
 
@@ -26,20 +27,37 @@ def presets() -> list[str]:
     return list_presets()
 
 
+def launch_choices() -> list[str]:
+    """Return the preset's own choice plus the accelerate configs (multi-process / multi-GPU launches)."""
+    from training.recipe import list_accelerate_configs
+
+    return [PRESET_LAUNCH, *list_accelerate_configs()]
+
+
 def start_run(services: Any, preset: str, method: str, snapshot: str, base_model: str, parent: str,
-              max_steps: float | None) -> dict[str, Any]:
-    """Start a training job; returns the status line and the new job id (selected for watching)."""
+              max_steps: float | None, launch: str | None = None,
+              num_processes: float | None = None) -> dict[str, Any]:
+    """Start a training job; returns the status line and the new job id (selected for watching).
+
+    `launch` is an accelerate config name (DDP, FSDP, DeepSpeed); empty or PRESET_LAUNCH keeps the
+    preset's choice (one process unless the preset names a config).
+    """
     over: dict[str, Any] = {}
     if base_model and base_model.strip():
         over["base_model"] = base_model.strip()
     if max_steps and int(max_steps) > 0:
         over["max_steps"] = int(max_steps)
+    if launch and launch != PRESET_LAUNCH:
+        over["accelerate_config"] = launch
+        if num_processes and int(num_processes) > 0:
+            over["num_processes"] = int(num_processes)
     try:
         job = start_training(services, preset=preset, method=method, snapshot=(snapshot or "").strip() or None,
                              parent=(parent or "").strip() or None, overrides=over)
     except IdiolectError as e:
         return {"status": f"**Could not start:** {e}", "job_id": ""}
-    return {"status": f"Started **{job.kind}** job `{job.id}` ({preset}).", "job_id": job.id}
+    how = f", {over['accelerate_config']}" if "accelerate_config" in over else ""
+    return {"status": f"Started **{job.kind}** job `{job.id}` ({preset}{how}).", "job_id": job.id}
 
 
 def jobs_table(services: Any) -> pd.DataFrame:
@@ -112,6 +130,10 @@ def build(services: Any) -> None:
             base_model = gr.Textbox(label="Base model override (optional)")
             parent = gr.Textbox(label="Parent adapter (DPO default: champion)")
             max_steps = gr.Number(label="Max steps (0 = preset)", value=0, precision=0)
+            with gr.Row():
+                launch = gr.Dropdown(launch_choices(), value=PRESET_LAUNCH, elem_id="train-launch",
+                                     label="Launch (several GPUs: fsdp, deepspeed)")
+                num_processes = gr.Number(label="Processes (0 = config's)", value=0, precision=0)
             start = gr.Button("Start training", variant="primary", elem_id="train-start")
             status = gr.Markdown()
         with gr.Column(scale=2):
@@ -137,7 +159,8 @@ def build(services: Any) -> None:
     def _select(evt: gr.SelectData, df: pd.DataFrame) -> str:
         return str(df.iloc[evt.index[0]]["id"]) if evt.index is not None else ""
 
-    start.click(_start, [preset, method, snapshot, base_model, parent, max_steps], [status, job_id])
+    start.click(_start, [preset, method, snapshot, base_model, parent, max_steps, launch, num_processes],
+                [status, job_id])
     cancel.click(_cancel, [job_id], [status])
     table.select(_select, [table], [job_id])
     timer.tick(_refresh, [job_id], [summary, plot, log, table])
