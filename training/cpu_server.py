@@ -101,7 +101,7 @@ def build_app(host: ModelHost) -> FastAPI:
         body = await request.json()
         name = body.get("lora_name", "")
         try:
-            await asyncio.wrap_future(host.engine.run(lambda: host.unload_adapter(name)))
+            await asyncio.wrap_future(host.engine.run(lambda: host.unload_adapter(name), unloads=name))
         except KeyError as e:
             return _error(404, str(e.args[0]), "NotFoundError")
         return PlainTextResponse(f"Success: LoRA adapter '{name}' removed successfully.")

@@ -76,6 +76,7 @@ class ModelHost:
                                                   pad_token_id=gc.pad_token_id)
         self.max_len = int(getattr(base.config, "max_position_embeddings", 4096) or 4096)
         self.engine = Engine(base, self.tokenizer, self.device, max_batch=max_batch)
+        self.engine.base_name = self.base_name
         self._grammars: GrammarFactory | None = None
 
     @property

@@ -24,6 +24,7 @@ class SamplingParams:
     repetition_penalty: float = 1.0  # vLLM: > 1 discourages any token already in prompt or output
     frequency_penalty: float = 0.0  # OpenAI: by how often a token already appeared in the output
     presence_penalty: float = 0.0  # OpenAI: once a token appeared in the output
+    ignore_eos: bool = False  # vLLM: keep going past the end token (benchmarks, fixed-length runs)
 
     @classmethod
     def from_body(cls, body: dict[str, Any], defaults: dict[str, Any], room: int | None = None) -> SamplingParams:
@@ -52,7 +53,8 @@ class SamplingParams:
         p = cls(max_tokens=budget, temperature=get("temperature", float),
                 top_p=get("top_p", float), top_k=get("top_k", int), seed=body.get("seed"),
                 repetition_penalty=get("repetition_penalty", float),
-                frequency_penalty=get("frequency_penalty", float), presence_penalty=get("presence_penalty", float))
+                frequency_penalty=get("frequency_penalty", float), presence_penalty=get("presence_penalty", float),
+                ignore_eos=bool(body.get("ignore_eos", False)))
         if p.max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {p.max_tokens}")
         if p.temperature < 0 or not 0 < p.top_p <= 1 or p.repetition_penalty <= 0:

@@ -92,6 +92,30 @@ def test_concurrent_requests_share_a_batch_and_keep_their_own_adapter_and_seed(s
     assert out == solo
 
 
+def test_a_short_request_joins_the_running_batch_instead_of_waiting_for_a_long_one(server) -> None:
+    """Continuous batching: an arena answer must not queue behind a long guided draft."""
+    url, _ = server
+    long_started, long_done = threading.Event(), threading.Event()
+
+    def long_stream() -> None:
+        with httpx.stream("POST", f"{url}/v1/chat/completions", timeout=300, json={
+                "model": "base", "messages": [{"role": "user", "content": "go on"}], "max_tokens": 300,
+                "ignore_eos": True, "stream": True}) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: {"):
+                    long_started.set()
+        long_done.set()
+
+    t = threading.Thread(target=long_stream)
+    t.start()
+    assert long_started.wait(120)
+    short = chat(url, model="voice-x", max_tokens=5, ignore_eos=True)
+    assert short["usage"]["completion_tokens"] == 5
+    assert not long_done.is_set(), "the short request waited for the long one to finish"
+    t.join(timeout=300)
+    assert long_done.is_set()
+
+
 def test_response_format_json_schema_is_always_valid(server) -> None:
     url, _ = server
     for seed in range(5):
