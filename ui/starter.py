@@ -238,7 +238,8 @@ class Starter:
         spec = BulkSpec(n=self.opts.draft_count, mix=dict(sv.settings.domains))
         report = asyncio.run(run_bulk(make_context(sv), spec, concurrency=4,
                                       progress=lambda d, t, u, f: self._set("drafts", detail=f"{d} of {t} drafted")))
-        return f"{report.created} drafts waiting for review ({report.failed} failed)"
+        why = f": {report.errors[0]}" if report.errors else ""
+        return f"{report.created} drafts waiting for review ({report.failed} failed{why})"
 
     def _step_eval(self) -> str:
         from core.generate import GenerationClient
@@ -252,7 +253,9 @@ class Starter:
         name = served[-1]
         n = self.opts.eval_prompts
         opts = EvalOptions(max_heldout=n, negative_contexts=n, max_tokens=160, repeats=10)
-        result = run_eval(sv.store, sv.settings, ["base", name], client_for=GenerationClient, opts=opts,
+        # A CPU server answers eight requests at a time: a generous timeout, not a false "failed".
+        result = run_eval(sv.store, sv.settings, ["base", name], opts=opts,
+                          client_for=lambda url: GenerationClient(url, timeout=1800),
                           progress=lambda stage, d, t: self._set("eval", detail=f"{stage}: {d} of {t}"))
         vgc = result["voice"]["systems"][name]["vgc"]
         return (f"{name} closes {vgc:.0%} of the voice gap between the base model and the person"
