@@ -34,15 +34,17 @@ class Step:
     key: str
     title: str
     next: str
+    every_run: bool = False  # a server does not outlive its process: re-check it on every run
 
 
 STEPS: tuple[Step, ...] = (
     Step("import", "Import the sample export", "Search tab: look through the sample person's history."),
     Step("examples", "Turn the person's own answers into examples", "Dataset tab: review and curate them."),
     Step("snapshot", "Freeze a dataset snapshot", "Dataset tab: the report card and exports."),
-    Step("server", "Start the local model (SmolLM2-135M)", "Chat tab: ask it to draft examples."),
+    Step("server", "Start the local model (SmolLM2-135M)", "Chat tab: ask it to draft examples.", every_run=True),
     Step("train", "Train voice-v1 (LoRA on the CPU)", "Training tab: loss curve and job log."),
-    Step("arena", "Serve the base model and voice-v1 side by side", "Arena tab: vote blind on their answers."),
+    Step("arena", "Serve the base model and voice-v1 side by side", "Arena tab: vote blind on their answers.",
+         every_run=True),
     Step("drafts", "Draft examples with the local model", "Chat or Dataset tab: approve, edit or reject them."),
     Step("eval", "Measure voice-v1 against the base", "Eval tab: the full report."),
 )
@@ -106,7 +108,7 @@ class Starter:
         """Run every step not yet done; stop at the first failure. Returns True when all are done."""
         for step in STEPS:
             st = self.state()[step.key]
-            if st["status"] in ("done", "skipped"):
+            if st["status"] in ("done", "skipped") and not (step.every_run and self._needs_rerun(step.key)):
                 continue
             self._set(step.key, status="running", detail="", started_at=utcnow().isoformat(), error=None)
             t0 = time.monotonic()
@@ -120,6 +122,14 @@ class Starter:
             self._set(step.key, status="done", detail=detail, finished_at=utcnow().isoformat(),
                       seconds=round(time.monotonic() - t0, 1))
         return True
+
+    def _needs_rerun(self, key: str) -> bool:
+        """Return True when a done serving step no longer holds (its server went away)."""
+        if key == "server":
+            return self.sv.local_server.find() is None
+        from training.registry import adapters
+
+        return not any(a.endpoint for a in adapters(self.sv.store))
 
     def retry(self) -> None:
         """Clear failed steps so the next run tries them again."""
