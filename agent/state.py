@@ -9,35 +9,50 @@ from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph import add_messages
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 # State holds plain JSON-able dicts (validated through the models below at the edges), so a
 # checkpoint written by one process is read back by any other without custom serializers.
 
 
+# Structured replies forbid extra keys and bound every string: a JSON schema is also the grammar
+# a guided server decodes under, and a small model given room for extra keys or endless
+# strings uses it. The bounds are far above what a good draft needs.
+STRICT = ConfigDict(extra="forbid")
+
+
 class Request(BaseModel):
     """What the owner asked for, as understood."""
 
-    topic: str = Field(description="What the examples are about, in a few words.")
+    model_config = STRICT
+
+    topic: str = Field(max_length=300, description="What the examples are about, in a few words.")
     count: int = Field(3, ge=1, le=20, description="How many examples to draft.")
     domain: str | None = Field(None, description="One domain from the taxonomy, or null if unclear.")
-    constraints: list[str] = Field(default_factory=list, description="Style or content constraints the owner gave.")
-    query: str = Field("", description="A search query to find the owner's relevant past messages.")
+    constraints: list[str] = Field(default_factory=list, max_length=10,
+                                   description="Style or content constraints the owner gave.")
+    query: str = Field("", max_length=300, description="A search query to find the owner's relevant past messages.")
 
 
 class DraftItem(BaseModel):
     """One training example in the owner's voice."""
 
-    prompt: str = Field(min_length=1, description="The user message the example answers.")
-    reasoning: str = Field(min_length=1, description="The owner's own thinking, first person, in their voice.")
-    response: str = Field(min_length=1, description="The owner's reply, in their voice.")
-    domain: str = Field(description="One domain from the taxonomy.")
-    tags: list[str] = Field(default_factory=list)
-    source_ids: list[str] = Field(default_factory=list, description="Ids of the source messages drawn on.")
+    model_config = STRICT
+
+    prompt: str = Field(min_length=1, max_length=2000, description="The user message the example answers.")
+    reasoning: str = Field(min_length=1, max_length=3000,
+                           description="The owner's own thinking, first person, in their voice.")
+    response: str = Field(min_length=1, max_length=6000, description="The owner's reply, in their voice.")
+    domain: str = Field(max_length=80, description="One domain from the taxonomy.")
+    tags: list[str] = Field(default_factory=list, max_length=8)
+    source_ids: list[str] = Field(default_factory=list, max_length=10,
+                                  description="Ids of the source messages drawn on.")
 
 
 class DraftBatch(BaseModel):
     """Drafted examples, in order."""
+
+    model_config = STRICT
 
     examples: list[DraftItem] = Field(min_length=1)
 
@@ -45,16 +60,20 @@ class DraftBatch(BaseModel):
 class RubricItem(BaseModel):
     """Rubric scores for one draft, each 1-10."""
 
+    model_config = STRICT
+
     number: int = Field(description="The draft's number as given.")
     voice: float = Field(ge=1, le=10)
     reasoning_style: float = Field(ge=1, le=10)
     technical_accuracy: float = Field(ge=1, le=10)
     analogy_use: float = Field(ge=1, le=10)
-    note: str = ""
+    note: str = Field("", max_length=400)
 
 
 class RubricBatch(BaseModel):
     """Rubric scores for every draft shown."""
+
+    model_config = STRICT
 
     scores: list[RubricItem] = Field(min_length=1)
 
