@@ -62,13 +62,17 @@ def test_voice_v1_sounds_more_like_the_person_than_the_base(sample_run) -> None:
 
     sv, _ = sample_run
     result, _ = latest_report(sv.store)
-    voice = result["voice"]["systems"]["voice-v1"]
-    # Measured on this machine (2026-12-02, 40 steps on the sample): VGC 0.00 for the base by
-    # definition, see BENCHMARKS.md "Real by default" for voice-v1's figure. The bar below is
-    # well under the measured value so a loaded CI machine's sampling noise does not flip it.
-    assert voice["vgc"] is not None and voice["vgc"] >= 0.15, voice["vgc"]
-    base = result["voice"]["systems"].get("prompting-baseline")
-    assert base is not None  # the prompting baseline was compared too
+    report = result["voice"]
+    # The metric itself works on this data: the person's held-out messages and the negatives
+    # (assistant turns, base answers) are told apart.
+    assert report["sanity_auc"] >= 0.9, report["sanity_auc"]
+    voice, baseline = report["systems"]["voice-v1"], report["systems"]["prompting-baseline"]
+    # Measured here (2026-12-02, the sample, the preset's 60 steps): voice-v1 closes 0.82 of the
+    # gap between the base (0 by definition) and the person, P(person) 0.97 against the
+    # prompting baseline's 0.26 (VGC 0.11). CI trains 40 steps; the bar sits well under the
+    # measured value so a busy machine's sampling noise cannot flip it, and still far above 0.
+    assert voice["vgc"] is not None and voice["vgc"] >= 0.3, voice["vgc"]
+    assert voice["attribution"]["mean_p_person"] > baseline["attribution"]["mean_p_person"] + 0.2
 
 
 def test_the_arena_shows_two_real_answers(sample_run) -> None:
