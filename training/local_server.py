@@ -9,6 +9,7 @@ started, so a CLI command never takes down the app's server.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import socket
 from collections.abc import Callable
@@ -111,6 +112,10 @@ class LocalServer:
                                 "served_name": self.served_name, "backend": "cpu", "port": free_port(),
                                 "family": "none", "health_timeout": 900.0}
         self.started = self.runner.start("serve", spec)
+        # A process that forgets Services.close() (a script, a crash in the caller) still stops
+        # the server it started when the interpreter exits; only a SIGKILL leaves it running,
+        # and the next ensure() reuses it then.
+        atexit.register(self.stop)
         return self.started
 
     def stop(self) -> None:
