@@ -87,7 +87,14 @@ def register(app: typer.Typer) -> None:
                         return
                     if not text.strip():
                         continue
-                    res = await send(graph, thread_id, agent_ctx, **({"resume": text} if review else {"message": text}))
+                    try:
+                        res = await send(graph, thread_id, agent_ctx,
+                                         **({"resume": text} if review else {"message": text}))
+                    except LLMError as e:
+                        # The thread keeps its last checkpoint: the same drafts wait for review.
+                        console.print(f"LLM error: {e}", style="red", markup=False, highlight=False)
+                        review = await pending_review(graph, thread_id)
+                        continue
                     review = res["review"]
                     if res["reply"] and not review:
                         out.print(f"[bold green]agent[/bold green] {res['reply']}")
@@ -140,13 +147,17 @@ def register(app: typer.Typer) -> None:
                                               progress=progress))
         if as_json:
             emit_json(report.as_dict())
+            if report.failed:
+                raise typer.Exit(1)
             return
         out.print(f"{report.run_id}: {report.done}/{report.total} done ({report.created} new, {report.failed} failed) "
                   f"in {report.seconds:.1f} s · ${report.usage.get('cost_usd', 0):.2f} · status {report.status}")
         for e in report.errors:
-            console.print(f"[yellow]{e}[/yellow]")
-        if report.status != "done":
+            console.print(e, style="yellow", markup=False, highlight=False)
+        if report.status not in ("done", "waiting"):
             console.print("[dim]run the same command again to finish the missing slots[/dim]")
+        if report.failed:  # scripts must see that slots failed (the run resumes where it stopped)
+            raise typer.Exit(1)
 
     @app.command()
     def mine(ctx: typer.Context, no_llm: bool = typer.Option(False, "--no-llm", help="Never call the LLM."),
