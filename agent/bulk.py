@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent.context import Context
-from agent.nodes import draft_examples, new_draft, score_drafts, to_example
+from agent.nodes import draft_examples, new_draft, score_drafts, to_example, unscored
 from agent.state import DraftBatch, RubricBatch
 from core.errors import ConfigError, LLMError
 from core.llm import Usage, tool_args
@@ -348,6 +348,8 @@ async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches
                 report.failed += 1
                 continue
             d = new_draft(item, 1, ctx, hits, domains[i])
+            if d.get("injection"):  # flagged now, so the scoring batch leaves it out
+                d = unscored(d, judge_skipped="echoes instructions planted in a source")
             ex = to_example(d, status=ExampleStatus.pending, origin=ExampleOrigin.bulk, run_id=run_id,
                             key=slot_key(run_id, i), conversation_id=_conversation(hits, d["source_ids"]))
             stored, created = ctx.store.examples.add_keyed(ex)
@@ -358,9 +360,9 @@ async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches
         state = {"score_id": None}
         persist()
     # Phase 2: scores for this run's unscored examples.
-    unscored = [e for e in ctx.store.examples.list(run_id=run_id)
-                if e.scores.overall is None and not e.scores.checks.get("judge_failed")]
-    if unscored and not state.get("score_id"):
+    to_score = [e for e in ctx.store.examples.list(run_id=run_id) if e.scores.overall is None
+                and not e.scores.checks.get("judge_failed") and not e.scores.checks.get("injection")]
+    if to_score and not state.get("score_id"):
         from langchain_core.messages import HumanMessage, SystemMessage
 
         from agent import prompts
@@ -370,8 +372,8 @@ async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches
         system = SystemMessage(prompts.judge_system(ctx.card(), ctx.domains, ctx.person_name))
         reqs = {f"e{n}": judge.request_params(  # type: ignore[attr-defined]
             [system, HumanMessage(prompts.judge_request([{**e.model_dump(), "number": 1}]))], **kwargs)
-            for n, e in enumerate(unscored)}
-        state = {"score_id": await asyncio.to_thread(batches.submit, reqs), "ids": [e.id for e in unscored]}
+            for n, e in enumerate(to_score)}
+        state = {"score_id": await asyncio.to_thread(batches.submit, reqs), "ids": [e.id for e in to_score]}
         persist()
     if state.get("score_id"):
         if not await wait(state["score_id"]):

@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent import prompts
-from agent.checks import check_draft
+from agent.checks import check_draft, planted_instructions
 from agent.context import Context
 from agent.decisions import parse_reply, validate
 from agent.state import Decision, DraftBatch, Request, RubricBatch, State
@@ -37,6 +37,8 @@ def new_draft(item: dict[str, Any], number: int, ctx: Context, hits: list[dict[s
     """Build a draft record from one validated DraftItem dump."""
     allowed = {h["message_id"] for h in hits}
     domain = item["domain"] if item["domain"] in ctx.domains else (fallback_domain or _default_domain(ctx))
+    # Every source the model was shown is untrusted: a draft repeating what was planted there is flagged.
+    injection = planted_instructions([f"{h.get('context') or ''}\n{h['text']}" for h in hits], item)
     return {
         "number": number, "uid": uuid.uuid4().hex[:12], "version": 1,
         "prompt": item["prompt"], "reasoning": item["reasoning"], "response": item["response"],
@@ -45,6 +47,7 @@ def new_draft(item: dict[str, Any], number: int, ctx: Context, hits: list[dict[s
         "source_ids": [s for s in item.get("source_ids") or [] if s in allowed],
         "status": "pending", "scores": None, "checks": {}, "revision": None, "edits": [], "saved_id": None,
         "model": ctx.model_name or model_name_of(ctx.llm), "prompt_version": prompts.PROMPT_VERSION,
+        **({"injection": injection} if injection else {}),
     }
 
 
@@ -83,14 +86,26 @@ async def revise_drafts(ctx: Context, drafts: list[dict[str, Any]],
 
 
 async def score_drafts(ctx: Context, drafts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Usage, str | None]:
-    """Deterministic checks plus the LLM rubric; rubric fields stay None if the judge fails."""
+    """Deterministic checks plus the LLM rubric; rubric fields stay None if the judge fails.
+
+    A draft that echoes instructions planted in its sources is flagged and never judged: a
+    high score must not carry a poisoned example toward the dataset.
+    """
+    flagged = {d["uid"]: unscored(d, judge_skipped="echoes instructions planted in a source")
+               for d in drafts if d.get("injection")}
+    todo = [d for d in drafts if d["uid"] not in flagged]
+    if not todo:
+        return [flagged[d["uid"]] for d in drafts], Usage(), None
     judge = ctx.judge or ctx.llm
     msgs = [SystemMessage(prompts.judge_system(ctx.card(), ctx.domains, ctx.person_name)),
-            HumanMessage(prompts.judge_request(drafts))]
+            HumanMessage(prompts.judge_request(todo))]
     out = await ainvoke_structured(judge, msgs, RubricBatch, retries=ctx.retries)
     by_number = {s.number: s for s in out.value.scores} if out.value else {}
     scored = []
     for d in drafts:
+        if d["uid"] in flagged:
+            scored.append(flagged[d["uid"]])
+            continue
         checks = check_draft(d)
         s = by_number.get(d["number"])
         if s is None:

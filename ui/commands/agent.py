@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -44,6 +45,10 @@ def render_review(review: dict[str, Any]) -> None:
         flags = [f"assistant-isms: {', '.join(checks['assistant_isms'])}"] if checks.get("assistant_isms") else []
         if not checks.get("reasoning_present", True):
             flags.append("reasoning missing")
+        if checks.get("injection"):
+            flags.append("FLAGGED, not scored: " + escape("; ".join(checks["injection"])))
+        if s.get("overall") is None:
+            score = "unscored"
         src = "\n".join(f"  [{x['id']}] {x['title']}: {x['text'][:120]!r}" for x in d.get("sources", []))
         body = (f"[bold]Prompt[/bold] {d['prompt']}\n[bold]Reasoning[/bold] {d['reasoning']}\n"
                 f"[bold]Response[/bold] {d['response']}\n[dim]{d['domain']} · {', '.join(d['tags'])} · {score}"
