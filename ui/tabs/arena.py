@@ -8,7 +8,9 @@ side is read from the store by `Arena.vote` after the vote is appended. Keys: 1/
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 import gradio as gr
 
 from core.errors import IdiolectError
-from eval.arena import Arena, OpenAIStreams
+from core.generate import endpoint_alive
+from eval.arena import Arena, Contestant, OpenAIStreams, contestants_from_registry
 from ui.retrain_trigger import RetrainTrigger, retrain_status
 
 LABEL = "Arena"
@@ -43,6 +46,33 @@ if (!window.__idiolectArenaKeys) {
 """
 
 
+class LiveContestants:
+    """The registry's served models whose endpoint answers a probe: a battle never goes to a dead port.
+
+    The registry learns that a server stopped when its job is polled; between that moment and
+    the next poll, the probe (cached for `ttl` seconds per endpoint) keeps the arena honest.
+    """
+
+    def __init__(self, store: Any, *, probe: Callable[[str], bool] = endpoint_alive, ttl: float = 5.0) -> None:
+        self._store, self._probe, self._ttl = store, probe, ttl
+        self._seen: dict[str, tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def alive(self, endpoint: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._seen.get(endpoint)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        ok = self._probe(endpoint)
+        with self._lock:
+            self._seen[endpoint] = (now, ok)
+        return ok
+
+    def __call__(self) -> list[Contestant]:
+        return [c for c in contestants_from_registry(self._store) if c.endpoint and self.alive(c.endpoint)]
+
+
 def make_arena(services: Any) -> Arena:
     """Build the Arena over the app's services (a ready one in `services.arena` wins, e.g. in tests)."""
     ready = getattr(services, "arena", None)
@@ -62,8 +92,8 @@ def make_arena(services: Any) -> Arena:
     def retrieve(query: str) -> list[str]:
         return [h.text for h in services.message_index.search(query, k=4)]
 
-    return Arena(store, OpenAIStreams(), champion=current_champion, style_card=style_card, retrieve=retrieve,
-                 on_vote=retrain_trigger(services))
+    return Arena(store, OpenAIStreams(), champion=current_champion, contestants=LiveContestants(store),
+                 style_card=style_card, retrieve=retrieve, on_vote=retrain_trigger(services))
 
 
 def retrain_trigger(services: Any) -> RetrainTrigger:
