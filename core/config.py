@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     vllm_url: str | None = Field(None, description="Running vLLM (or other OpenAI-compatible) server.")
     max_gpu_jobs: int = 1
     allow_open_bind: bool = Field(
-        False, description="Serve beyond loopback without rater accounts (containers that publish on 127.0.0.1)."
+        False, description="Retired (issue 14): nothing serves beyond loopback without a login; always False."
     )
 
     # Issue 14 (hardening): egress allowlist, LLM timeouts and request cap, arena promotion design.
@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     arena_beta: float = Field(0.2, gt=0, lt=0.5, description="Promotion test: miss rate at arena_p1.")
     arena_max_votes: int = Field(500, gt=0, description="Promotion test: decisive votes after which the "
                                                          "champion stays.")
+
+    @field_validator("allow_open_bind", mode="before")
+    @classmethod
+    def _never_open(cls, v: Any) -> bool:
+        # It once let the app serve beyond loopback with no login (the Docker image set it).
+        # Read as False whatever it is set to, so an old environment cannot open the app up.
+        return False
 
     @field_validator("home", mode="before")
     @classmethod

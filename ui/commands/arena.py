@@ -139,6 +139,14 @@ def register(app: typer.Typer) -> None:
         add_rater(services(ctx).settings.home, name, pw)
         out.print(f"rater {name} saved")
 
+    @raters.command("init")
+    def rater_init(ctx: typer.Context) -> None:
+        """First start of a server: with no account yet, create "owner" and print its password once."""
+        from ui.auth import ensure_owner_account
+
+        if ensure_owner_account(services(ctx).settings.home, say=lambda line: typer.echo(line)) is None:
+            typer.echo("idiolect: rater accounts exist; none created")
+
     @raters.command("remove")
     def rater_remove(ctx: typer.Context, name: str) -> None:
         """Delete a rater account."""
