@@ -338,15 +338,6 @@ def messages_for(model: ModelRecord, prompt: str, *, system: str | None = None, 
     return [*msgs, {"role": "user", "content": prompt}]
 
 
-def endpoint_alive(base_url: str, *, timeout: float = 2.0) -> bool:
-    """Tell whether a server answers at an OpenAI-compatible `base_url` (GET …/models; any HTTP reply counts)."""
-    try:
-        httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout)
-    except httpx.HTTPError:
-        return False
-    return True
-
-
 def client_for(model: ModelRecord, **kwargs: Any) -> GenerationClient:
     """Return A GenerationClient for the endpoint serving `model`; LLMError when it is not served."""
     if not model.endpoint:

@@ -31,7 +31,7 @@ def _register(store, name: str, kind: ModelKind, endpoint: str) -> None:  # type
 
 def _serve_job(store, port: int, folder) -> tuple[Job, subprocess.Popen]:  # type: ignore[no-untyped-def]
     """A serve job as the runner records it, backed by a real listening process in its own session."""
-    code = ("import socket, time; s = socket.socket(); s.bind(('127.0.0.1', %d)); s.listen(); time.sleep(120)" % port)
+    code = f"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(120)"
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     job = Job(id=f"serve{port}", kind="serve", status=JobStatus.running, pid=proc.pid, started_at=utcnow(),
               output=f"http://127.0.0.1:{port}/v1", log_path=str(folder / "log.txt"),

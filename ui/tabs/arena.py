@@ -21,9 +21,9 @@ from functools import partial
 from typing import Any
 
 import gradio as gr
+import httpx
 
 from core.errors import IdiolectError
-from core.generate import endpoint_alive
 from core.store.arena import AlreadyVoted
 from eval.arena import Arena, Contestant, OpenAIStreams, Reveal, contestants_from_registry
 from ui.retrain_trigger import RetrainTrigger, retrain_status
@@ -50,6 +50,15 @@ if (!window.__idiolectArenaKeys) {
   });
 }
 """
+
+
+def endpoint_alive(base_url: str, *, timeout: float = 2.0) -> bool:
+    """Tell whether a server answers at an OpenAI-compatible `base_url` (GET …/models; any HTTP reply counts)."""
+    try:
+        httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 class LiveContestants:
