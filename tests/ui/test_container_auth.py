@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from core.config import Settings
 from core.errors import ConfigError
 from tests.conftest import REPO
-from ui.auth import auth_from_home, load_raters, require_auth
+from ui.auth import auth_from_home, check_bind, load_raters
 from ui.cli import app as cli_app
 from ui.services import Services
 
@@ -94,9 +94,12 @@ def test_allow_open_bind_no_longer_skips_authentication(settings: Settings, monk
     services = Services(Settings(home=settings.home, allow_open_bind=True))
     with pytest.raises(ConfigError, match="refusing to serve"):
         _launch_args(monkeypatch, services, "0.0.0.0")
+    from ui.auth import require_auth
+
     with pytest.raises(ConfigError, match="refusing to serve"):
         require_auth(settings.home, "0.0.0.0")
     assert require_auth(settings.home, "127.0.0.1") is None  # this machine only: no login needed
+    check_bind("127.0.0.1", None)
 
 
 def test_a_served_app_with_an_owner_login_shows_nothing_before_login(settings: Settings) -> None:
