@@ -6,7 +6,8 @@ more than 8 GB (measured). One conversation is also built whole in memory, where
 one-letter key costs ~150 bytes of Python objects. So before a byte reaches the parser this
 reader checks, outside string literals: nesting depth, the bytes and the number of values
 (commas and colons) inside one conversation, and the length of any one string. It scans in
-C (regex, bytes.translate, numpy), not per byte in Python.
+C (regex, bytes.translate, numpy), not per byte in Python. Sizes are checked where a read
+chunk ends (64 KB with the importer's buffers), so they hold to within one chunk.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import numpy as np
 from core.errors import ImportFailed
 
 MAX_DEPTH = 100  # real exports nest about 15 deep (tool inputs a little more)
-MAX_ITEM_BYTES = 256 << 20  # one conversation
+MAX_ITEM_BYTES = 128 << 20  # one conversation (the largest real ones are a few MB)
 MAX_ITEM_VALUES = 1_000_000  # one conversation: a long real one has tens of thousands
-MAX_STRING_BYTES = 64 << 20  # one string (a pasted log, an attachment's text)
+MAX_STRING_BYTES = 32 << 20  # one string (a pasted log, an attachment's text)
 MAX_PREAMBLE_BYTES = 16 << 20  # chat.html before `var jsonData =`
 
 # Outside a string: runs of non-quote bytes and whole string literals. Where this stops
@@ -130,10 +131,12 @@ class JsonLimits(io.RawIOBase):
         if self._string_since is not None and self.offset + len(data) - self._string_since > self.max_string_bytes:
             self._fail(f"a string longer than {self.max_string_bytes:,} bytes (limit for one text)",
                        self._string_since)
+        self._check_item_bytes(len(data))
         return len(data)
 
     def _structure(self, region: bytes, start: int) -> int | None:
         """Depth and per-conversation counts over a region with no open string."""
+        self._check_item_bytes(start)  # the item open before this region is at least this long
         syms = _STRING.sub(b"", region).translate(None, _DROP)
         if not syms:
             self._check_item_bytes(start + len(region))

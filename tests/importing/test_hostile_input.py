@@ -136,3 +136,42 @@ def test_jsonl_and_html_sources_are_bounded_too(tmp_path: Path) -> None:
     html.write_text("<html><script>var jsonData = " + "[" * 50_000 + "]" * 50_000 + ";</script></html>")
     with pytest.raises(ImportFailed, match="nested deeper than"):
         list(read_source(discover(html.parent)[0], Tally()))
+
+
+def test_each_structural_limit_names_what_it_refused() -> None:
+    import io
+
+    import ijson
+
+    from agent.importers.limits import JsonLimits
+    from core.errors import ImportFailed
+
+    class Trickle(io.RawIOBase):  # 1 KB reads, so limits far below the usual 64 KB chunk are visible
+        def __init__(self, data: bytes) -> None:
+            self._src = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+            data = self._src.read(min(len(b), 1024))
+            b[: len(data)] = data
+            return len(data)
+
+    def read(data: bytes, **limits: int) -> list:
+        return list(ijson.items(io.BufferedReader(JsonLimits(Trickle(data), "x.json", **limits), 4096), "item"))
+
+    small = b'[{"a": "' + b"y" * 500 + b'"}, {"b": 1}]'
+    assert len(read(small, max_item_bytes=2000)) == 2
+    big = b'[{"a": 1}, {"a": "' + b"y" * 50_000 + b'", "b": [1, 2]}]'
+    with pytest.raises(ImportFailed, match="x.json at byte .*larger than 20,000 bytes"):
+        read(big, max_item_bytes=20_000)
+    with pytest.raises(ImportFailed, match="a string longer than 10,000 bytes"):
+        read(b'["' + b"z" * 50_000 + b'"]', max_string_bytes=10_000)
+    many = b"[{" + b",".join(b'"k%d": %d' % (i, i) for i in range(3000)) + b"}]"
+    with pytest.raises(ImportFailed, match="more than 5,000 values"):
+        read(many, max_item_values=5_000)
+    assert len(read(many, max_item_values=10_000)[0]) == 3000
+    # Brackets and quotes inside strings are text, escapes included: this is 2 levels deep.
+    tricky = b'[{"t": "[[[[{{{{ \\" ]]]] \\\\", "u": "\\\\\\"[["}]'
+    assert read(tricky, max_depth=2) == [{"t": '[[[[{{{{ " ]]]] \\', "u": '\\"[['}]
