@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,9 +91,12 @@ def fuzz(cases: int, seed: int, huge: int) -> dict:
             unhandled[f"{outcome}: {detail}"] += 1
 
     started = time.perf_counter()
-    one()
-    here.send(None)
-    worker.join()
+    try:
+        one()
+    finally:
+        here.send(None)
+        worker.join()
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"outcomes": outcomes, "unhandled": unhandled, "changed": state["changed"],
             "seconds": time.perf_counter() - started, "peak_mb": state["import_peak"], "generator_mb": peak_mb(),
             "biggest": state["biggest"], "n": sum(outcomes.values()) + sum(unhandled.values())}
