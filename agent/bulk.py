@@ -3,8 +3,11 @@
 A run is a fixed list of slots (domain by the requested mix, a deterministic key each).
 Every finished slot is stored at once under its key, so a crash loses at most the slots in
 flight and a restart does only the slots whose key is missing: exactly N, never a duplicate.
-`--batch` sends the same requests through Anthropic Message Batches; the batch ids live in
-the run record so a restart polls the batch it already paid for instead of submitting again.
+The run record keeps the token usage of every call as it lands (a restart adds to it), and
+ends "done", "incomplete" (some slots failed: run again), or "failed" (nothing got done, or
+an unexpected error stopped it; the error is in the record): never left "running".
+`--batch` sends the same requests through Anthropic Message Batches (agent/bulk_batch.py); the
+batch ids live in the run record so a restart polls the batch it already paid for.
 """
 
 from __future__ import annotations
@@ -15,17 +18,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.context import Context
-from agent.nodes import draft_examples, new_draft, score_drafts, to_example
-from agent.state import DraftBatch, RubricBatch
+from agent.nodes import draft_examples, score_drafts, to_example
 from core.errors import ConfigError, LLMError
-from core.llm import Usage, tool_args
-from core.schemas import ExampleOrigin, ExampleStatus, Scores
-
-if TYPE_CHECKING:
-    from core.llm_anthropic import AnthropicBatches
+from core.llm import Usage
+from core.schemas import ExampleOrigin, ExampleStatus
 
 SOURCES_PER_SLOT = 3
 SOURCE_CHARS = 600
@@ -156,21 +155,46 @@ def _conversation(hits: list[dict[str, Any]], source_ids: list[str]) -> str | No
     return next((conv[s] for s in source_ids if s in conv), None)
 
 
-def _open_run(ctx: Context, spec: BulkSpec, run_id: str) -> tuple[list[str], set[str]]:
+def _open_run(ctx: Context, spec: BulkSpec, run_id: str) -> tuple[list[str], set[str], Usage]:
+    """Mark the run running; return its slots' domains, the keys already stored, and the usage so far."""
     store = ctx.store.examples
-    if store.bulk_run(run_id) is None:
+    rec = store.bulk_run(run_id)
+    if rec is None:
         store.put_bulk_run(run_id, spec=asdict(spec), status="running", counts={"done": 0, "failed": 0})
     else:
         store.put_bulk_run(run_id, status="running")
-    return allocate(spec.n, spec.mix), store.keys_for_run(run_id)
+    prior = Usage().merge(dict(((rec or {}).get("counts") or {}).get("usage") or {}))
+    return allocate(spec.n, spec.mix), store.keys_for_run(run_id), prior
 
 
-def _close_run(ctx: Context, report: BulkReport, extra: dict[str, Any] | None = None) -> BulkReport:
-    report.status = "done" if report.done >= report.total else "incomplete"
+def _record_usage(ctx: Context, run_id: str, prior: Usage, usage: Usage, **counts: Any) -> None:
+    """Store the run's usage so far (every call before a crash stays counted)."""
+    prev = (ctx.store.examples.bulk_run(run_id) or {}).get("counts") or {}
+    ctx.store.examples.put_bulk_run(run_id, counts={
+        **prev, **counts, "usage": Usage().merge(prior).merge(usage).as_dict()})
+
+
+def _close_run(ctx: Context, report: BulkReport, prior: Usage, extra: dict[str, Any] | None = None) -> BulkReport:
+    if report.done >= report.total:
+        report.status = "done"
+    elif report.created == 0 and report.failed:
+        report.status = "failed"  # nothing of this run got done: say so, with the reasons
+    else:
+        report.status = "incomplete"
     prev = (ctx.store.examples.bulk_run(report.run_id) or {}).get("counts") or {}
+    total = Usage().merge(prior).merge(report.usage)
     ctx.store.examples.put_bulk_run(report.run_id, status=report.status, counts={
-        **prev, "done": report.done, "failed": report.failed, "usage": report.usage, **(extra or {})})
+        **prev, "done": report.done, "failed": report.failed, "usage": total.as_dict(),
+        "errors": report.errors, **(extra or {})})
     return report
+
+
+def _abort_run(ctx: Context, run_id: str, prior: Usage, usage: Usage, error: BaseException) -> None:
+    """Record the run as failed, with the usage so far: an unexpected error (a bug, Ctrl-C) stopped it."""
+    why = f"{type(error).__name__}: {error}"[:500]
+    prev = (ctx.store.examples.bulk_run(run_id) or {}).get("counts") or {}
+    ctx.store.examples.put_bulk_run(run_id, status="failed", counts={
+        **prev, "error": why, "usage": Usage().merge(prior).merge(usage).as_dict()})
 
 
 async def run_bulk(ctx: Context, spec: BulkSpec, *, concurrency: int = 8, progress: Progress | None = None,
@@ -178,182 +202,65 @@ async def run_bulk(ctx: Context, spec: BulkSpec, *, concurrency: int = 8, progre
     """Generate the run's missing slots concurrently; each lands as a pending example at once."""
     run_id = run_id or spec.run_id()
     started = time.perf_counter()
-    domains, have = _open_run(ctx, spec, run_id)
+    domains, have, prior = _open_run(ctx, spec, run_id)
     todo = [i for i in range(spec.n) if slot_key(run_id, i) not in have]
     report = BulkReport(run_id, spec.n, len(have), 0, 0, "running")
     usage = Usage()
     picker = SourcePicker(ctx)
     gate = asyncio.Semaphore(max(1, concurrency))
+    aborted: list[BaseException] = []
 
     async def one(i: int) -> None:
-        key = slot_key(run_id, i)
         async with gate:
-            # A real index embeds the query on the CPU; keep the loop free for the other slots.
-            hits = (await asyncio.to_thread(picker.pick, key, domains[i]) if ctx.index is not None
-                    else picker.pick(key, domains[i]))
+            if aborted:  # an unexpected error stopped the run: no slot starts after it
+                return
             try:
-                drafts, u1, err = await draft_examples(ctx, _request(domains[i], key), hits, 1)
-                usage.merge(u1)
-                if err is None:
-                    drafts, u2, _ = await score_drafts(ctx, drafts)
-                    usage.merge(u2)
-            except LLMError as e:  # the SDK already retried; leave the slot for the next run
-                drafts, err = [], str(e)
-            if err is not None or not drafts:
-                report.failed += 1
-                if len(report.errors) < 5:
-                    report.errors.append(f"slot {i}: {err}")
-            else:
-                ex = to_example(drafts[0], status=ExampleStatus.pending, origin=ExampleOrigin.bulk, run_id=run_id,
-                                key=key, conversation_id=_conversation(hits, drafts[0]["source_ids"]))
-                stored, created = ctx.store.examples.add_keyed(ex)
-                report.done += 1
-                report.created += created
-                if created:  # embedding is CPU work: keep the event loop free for the other slots
-                    await asyncio.to_thread(ctx.notify_saved, [stored])
-            if progress:
-                progress(report.done, report.total, usage.as_dict(), report.failed)
+                await slot(i)
+            except BaseException as e:
+                aborted.append(e)
+                raise
 
-    await asyncio.gather(*(one(i) for i in todo))
-    report.usage = usage.as_dict()
-    report.seconds = round(time.perf_counter() - started, 3)
-    return _close_run(ctx, report)
-
-
-# --------------------------------------------------------------------------- Message Batches
-
-
-async def run_bulk_batch(ctx: Context, spec: BulkSpec, batches: AnthropicBatches, *, poll_seconds: float = 30.0,
-                         max_polls: int | None = None, progress: Progress | None = None,
-                         run_id: str | None = None) -> BulkReport:
-    """Run the same slots through Message Batches (half price).
-
-    Survives restarts: the open batch's id is in the run record, so calling this again polls that
-    batch rather than resubmitting.
-    Returns with status "waiting" when `max_polls` ran out before the batch ended.
-    """
-    from core.llm_anthropic import AnthropicChat
-
-    if not isinstance(ctx.llm, AnthropicChat):
-        raise ConfigError("--batch needs the Anthropic provider (Message Batches); set llm_provider=anthropic")
-    run_id = run_id or spec.run_id()
-    started = time.perf_counter()
-    domains, have = _open_run(ctx, spec, run_id)
-    record = ctx.store.examples.bulk_run(run_id) or {}
-    state: dict[str, Any] = dict((record.get("counts") or {}).get("batch") or {})
-    usage = Usage()
-    report = BulkReport(run_id, spec.n, len(have), 0, 0, "running")
-    picker = SourcePicker(ctx)
-    llm = ctx.llm
-
-    def persist() -> None:
-        prev = (ctx.store.examples.bulk_run(run_id) or {}).get("counts") or {}
-        ctx.store.examples.put_bulk_run(run_id, counts={**prev, "batch": state})
-
-    async def wait(batch_id: str) -> bool:
-        polls = 0
-        while True:
-            st = await asyncio.to_thread(batches.status, batch_id)
-            if st["status"] == "ended":
-                return True
-            polls += 1
-            if max_polls is not None and polls >= max_polls:
-                return False
-            await asyncio.sleep(poll_seconds)
-
-    # Phase 1: drafts.
-    if not state.get("draft_id"):
-        todo = [i for i in range(spec.n) if slot_key(run_id, i) not in have]
-        if todo:
-            from langchain_core.messages import HumanMessage, SystemMessage
-
-            from agent import prompts
-
-            kwargs = llm.bind_tools([DraftBatch], tool_choice="DraftBatch").kwargs  # type: ignore[attr-defined]
-            system = SystemMessage(prompts.draft_system(ctx.card(), ctx.domains, ctx.person_name))
-            reqs, slot_hits = {}, {}
-            for i in todo:
-                hits = picker.pick(slot_key(run_id, i), domains[i])
-                slot_hits[str(i)] = hits
-                msgs = [system, HumanMessage(prompts.draft_request(_request(domains[i], slot_key(run_id, i)), hits, 1))]
-                reqs[f"s{i}"] = llm.request_params(msgs, **kwargs)  # type: ignore[attr-defined]
-            state = {"draft_id": await asyncio.to_thread(batches.submit, reqs), "hits": slot_hits}
-            persist()
-    if state.get("draft_id"):
-        if not await wait(state["draft_id"]):
-            report.status = "waiting"
-            return report
-        results = await asyncio.to_thread(batches.results, state["draft_id"])
-        new_examples = []
-        for cid, msg in results.items():
-            i = int(cid[1:])
-            hits = state["hits"].get(str(i), [])
-            args = tool_args(msg, "DraftBatch") if not isinstance(msg, str) else None
-            if not isinstance(msg, str):
-                usage.add_message(msg, llm.model, batch=True)  # type: ignore[attr-defined]
-            try:
-                item = DraftBatch.model_validate(args).examples[0].model_dump() if args is not None else None
-            except ValueError:
-                item = None
-            if item is None:
-                report.failed += 1
-                continue
-            d = new_draft(item, 1, ctx, hits, domains[i])
-            ex = to_example(d, status=ExampleStatus.pending, origin=ExampleOrigin.bulk, run_id=run_id,
-                            key=slot_key(run_id, i), conversation_id=_conversation(hits, d["source_ids"]))
+    async def slot(i: int) -> None:
+        key = slot_key(run_id, i)
+        # A real index embeds the query on the CPU; keep the loop free for the other slots.
+        hits = (await asyncio.to_thread(picker.pick, key, domains[i]) if ctx.index is not None
+                else picker.pick(key, domains[i]))
+        try:
+            drafts, u1, err = await draft_examples(ctx, _request(domains[i], key), hits, 1)
+            usage.merge(u1)
+            if err is None:
+                drafts, u2, _ = await score_drafts(ctx, drafts)
+                usage.merge(u2)
+        except LLMError as e:  # the SDK already retried; leave the slot for the next run
+            drafts, err = [], str(e)
+        if err is not None or not drafts:
+            report.failed += 1
+            if len(report.errors) < 5:
+                report.errors.append(f"slot {i}: {err}")
+            _record_usage(ctx, run_id, prior, usage)
+        else:
+            ex = to_example(drafts[0], status=ExampleStatus.pending, origin=ExampleOrigin.bulk, run_id=run_id,
+                            key=key, conversation_id=_conversation(hits, drafts[0]["source_ids"]))
             stored, created = ctx.store.examples.add_keyed(ex)
+            report.done += 1
             report.created += created
-            if created:
-                new_examples.append(stored)
-        await asyncio.to_thread(ctx.notify_saved, new_examples)
-        state = {"score_id": None}
-        persist()
-    # Phase 2: scores for this run's unscored examples.
-    unscored = [e for e in ctx.store.examples.list(run_id=run_id)
-                if e.scores.overall is None and not e.scores.checks.get("judge_failed")]
-    if unscored and not state.get("score_id"):
-        from langchain_core.messages import HumanMessage, SystemMessage
+            _record_usage(ctx, run_id, prior, usage)
+            if created:  # embedding is CPU work: keep the event loop free for the other slots
+                await asyncio.to_thread(ctx.notify_saved, [stored])
+        if progress:
+            progress(report.done, report.total, usage.as_dict(), report.failed)
 
-        from agent import prompts
-
-        judge = ctx.judge if isinstance(ctx.judge, AnthropicChat) else llm
-        kwargs = judge.bind_tools([RubricBatch], tool_choice="RubricBatch").kwargs  # type: ignore[attr-defined]
-        system = SystemMessage(prompts.judge_system(ctx.card(), ctx.domains, ctx.person_name))
-        reqs = {f"e{n}": judge.request_params(  # type: ignore[attr-defined]
-            [system, HumanMessage(prompts.judge_request([{**e.model_dump(), "number": 1}]))], **kwargs)
-            for n, e in enumerate(unscored)}
-        state = {"score_id": await asyncio.to_thread(batches.submit, reqs), "ids": [e.id for e in unscored]}
-        persist()
-    if state.get("score_id"):
-        if not await wait(state["score_id"]):
-            report.status = "waiting"
-            return report
-        results = await asyncio.to_thread(batches.results, state["score_id"])
-        from agent.checks import check_draft
-
-        for cid, msg in results.items():
-            ex = ctx.store.examples.get(state["ids"][int(cid[1:])])
-            checks = check_draft(ex.model_dump())
-            try:
-                s = (RubricBatch.model_validate(tool_args(msg, "RubricBatch")).scores[0]
-                     if not isinstance(msg, str) else None)
-            except ValueError:
-                s = None
-            if not isinstance(msg, str):
-                usage.add_message(msg, llm.model, batch=True)  # type: ignore[attr-defined]
-            if s is None:
-                scores = Scores(checks={**checks, "judge_failed": True})
-            else:
-                dims = [s.voice, s.reasoning_style, s.technical_accuracy, s.analogy_use]
-                scores = Scores(voice=s.voice, reasoning_style=s.reasoning_style,
-                                technical_accuracy=s.technical_accuracy, analogy_use=s.analogy_use,
-                                overall=round(sum(dims) / 4, 2), checks=checks)
-            ctx.store.examples.update(ex.id, editor="judge", scores=scores)
-        state = {}
-        persist()
-    report.done = len(ctx.store.examples.keys_for_run(run_id))
+    try:
+        await asyncio.gather(*(one(i) for i in todo))
+    except BaseException as e:  # a bug or an interruption, not an LLM failure: never leave it "running"
+        _abort_run(ctx, run_id, prior, usage, e)
+        raise
     report.usage = usage.as_dict()
     report.seconds = round(time.perf_counter() - started, 3)
-    if progress:
-        progress(report.done, report.total, report.usage, report.failed)
-    return _close_run(ctx, report, {"batch": state})
+    return _close_run(ctx, report, prior)
+
+
+# The Message Batches variant lives in agent/bulk_batch.py (same slots, keys and run record).
+from agent.bulk_batch import run_bulk_batch  # noqa: E402  (it imports this module's helpers)
+
+__all__ = ["BulkReport", "BulkSpec", "allocate", "parse_mix", "run_bulk", "run_bulk_batch", "slot_key"]

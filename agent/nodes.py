@@ -17,10 +17,11 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent import prompts
-from agent.checks import check_draft
+from agent.checks import check_draft, planted_instructions
 from agent.context import Context
 from agent.decisions import parse_reply, validate
 from agent.state import Decision, DraftBatch, Request, RubricBatch, State
+from core.errors import LLMError
 from core.llm import Usage, ainvoke_structured, model_name_of
 from core.schemas import Example, ExampleOrigin, ExampleStatus, Scores, utcnow
 
@@ -36,6 +37,8 @@ def new_draft(item: dict[str, Any], number: int, ctx: Context, hits: list[dict[s
     """Build a draft record from one validated DraftItem dump."""
     allowed = {h["message_id"] for h in hits}
     domain = item["domain"] if item["domain"] in ctx.domains else (fallback_domain or _default_domain(ctx))
+    # Every source the model was shown is untrusted: a draft repeating what was planted there is flagged.
+    injection = planted_instructions([f"{h.get('context') or ''}\n{h['text']}" for h in hits], item)
     return {
         "number": number, "uid": uuid.uuid4().hex[:12], "version": 1,
         "prompt": item["prompt"], "reasoning": item["reasoning"], "response": item["response"],
@@ -44,6 +47,7 @@ def new_draft(item: dict[str, Any], number: int, ctx: Context, hits: list[dict[s
         "source_ids": [s for s in item.get("source_ids") or [] if s in allowed],
         "status": "pending", "scores": None, "checks": {}, "revision": None, "edits": [], "saved_id": None,
         "model": ctx.model_name or model_name_of(ctx.llm), "prompt_version": prompts.PROMPT_VERSION,
+        **({"injection": injection} if injection else {}),
     }
 
 
@@ -82,14 +86,26 @@ async def revise_drafts(ctx: Context, drafts: list[dict[str, Any]],
 
 
 async def score_drafts(ctx: Context, drafts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Usage, str | None]:
-    """Deterministic checks plus the LLM rubric; rubric fields stay None if the judge fails."""
+    """Deterministic checks plus the LLM rubric; rubric fields stay None if the judge fails.
+
+    A draft that echoes instructions planted in its sources is flagged and never judged: a
+    high score must not carry a poisoned example toward the dataset.
+    """
+    flagged = {d["uid"]: unscored(d, judge_skipped="echoes instructions planted in a source")
+               for d in drafts if d.get("injection")}
+    todo = [d for d in drafts if d["uid"] not in flagged]
+    if not todo:
+        return [flagged[d["uid"]] for d in drafts], Usage(), None
     judge = ctx.judge or ctx.llm
     msgs = [SystemMessage(prompts.judge_system(ctx.card(), ctx.domains, ctx.person_name)),
-            HumanMessage(prompts.judge_request(drafts))]
+            HumanMessage(prompts.judge_request(todo))]
     out = await ainvoke_structured(judge, msgs, RubricBatch, retries=ctx.retries)
     by_number = {s.number: s for s in out.value.scores} if out.value else {}
     scored = []
     for d in drafts:
+        if d["uid"] in flagged:
+            scored.append(flagged[d["uid"]])
+            continue
         checks = check_draft(d)
         s = by_number.get(d["number"])
         if s is None:
@@ -159,7 +175,10 @@ async def draft(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
     todo = [d for d in state.drafts if d["status"] == "revise"]
     if todo:
-        revised, usage, error = await revise_drafts(ctx, todo, state.hits)
+        try:
+            revised, usage, error = await revise_drafts(ctx, todo, state.hits)
+        except LLMError as e:  # the owner's drafts must survive a failing model
+            revised, usage, error = todo, Usage(), str(e)
         by_uid = {d["uid"]: d for d in revised}
         drafts = [by_uid.get(d["uid"], d) for d in state.drafts]
         if error:  # keep the old text, put it back in front of the owner with the reason
@@ -167,7 +186,10 @@ async def draft(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {"drafts": drafts, "notice": f"The revision failed ({error}); here are the drafts as they were."
                 if error else None, **_spent(usage, "revise", error)}
     assert state.request is not None, "draft needs a request"
-    new, usage, error = await draft_examples(ctx, state.request, state.hits, int(state.request["count"]))
+    try:
+        new, usage, error = await draft_examples(ctx, state.request, state.hits, int(state.request["count"]))
+    except LLMError as e:
+        new, usage, error = [], Usage(), str(e)
     if error:
         why = f"I could not produce usable drafts ({error}). Try rephrasing the request."
         return {"drafts": [], "notice": None, "messages": [AIMessage(why)], **_spent(usage, "draft", error)}
@@ -179,9 +201,21 @@ async def score(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     todo = [d for d in state.drafts if d["status"] == "pending" and d["scores"] is None]
     if not todo:
         return {}
-    scored, usage, error = await score_drafts(runtime.context, todo)
+    notice = None
+    try:
+        scored, usage, error = await score_drafts(runtime.context, todo)
+    except LLMError as e:  # the judge is down: show the drafts unscored rather than lose them
+        scored, usage, error = [unscored(d) for d in todo], Usage(), str(e)
+        notice = f"The judge failed ({e}); the drafts are shown unscored."
     by_uid = {d["uid"]: d for d in scored}
-    return {"drafts": [by_uid.get(d["uid"], d) for d in state.drafts], **_spent(usage, "score", error)}
+    return {"drafts": [by_uid.get(d["uid"], d) for d in state.drafts], "notice": notice,
+            **_spent(usage, "score", error)}
+
+
+def unscored(d: dict[str, Any], **flags: Any) -> dict[str, Any]:
+    """Return a draft with its deterministic checks and no rubric scores (judge failed or skipped)."""
+    checks = {**check_draft(d), **flags}
+    return {**d, "scores": Scores(checks={**checks, "judge_failed": not flags}).model_dump(), "checks": checks}
 
 
 def card(d: dict[str, Any], hits: list[dict[str, Any]]) -> dict[str, Any]:
@@ -201,7 +235,10 @@ async def review(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     said = reply if isinstance(reply, str) else f"[review] {reply}"
     decision = parse_reply(reply, numbers)
     if decision.is_empty() and isinstance(reply, str):
-        decision = await _interpret(runtime.context, reply, numbers)
+        try:
+            decision = await _interpret(runtime.context, reply, numbers)
+        except LLMError as e:  # keep the drafts in front of the owner; the plain commands need no LLM
+            return {"notice": f"I could not read that reply ({e}). Try: {HINT}", "messages": [HumanMessage(said)]}
     problem = validate(decision, numbers) or (
         "I couldn't tell what to do with the drafts." if decision.is_empty() else None)
     if problem:

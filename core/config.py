@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     judge_provider: Literal["local", "none", "anthropic", "openai"] | None = Field(
         None, description="Who judges drafts and evals (same choices); unset: the drafting provider.")
     judge_model: str | None = None
-    local_only: bool = Field(False, description="Refuse any LLM endpoint not on this machine/LAN.")
+    local_only: bool = Field(False, description="Refuse any LLM endpoint but loopback and local_allow.")
     llm_concurrency: int = 8
 
     scrub_allow: list[str] = Field(default_factory=list, description="Strings never redacted.")
@@ -93,8 +93,29 @@ class Settings(BaseSettings):
     vllm_url: str | None = Field(None, description="Running vLLM (or other OpenAI-compatible) server.")
     max_gpu_jobs: int = 1
     allow_open_bind: bool = Field(
-        False, description="Serve beyond loopback without rater accounts (containers that publish on 127.0.0.1)."
+        False, description="Retired (issue 14): nothing serves beyond loopback without a login; always False."
     )
+
+    # Issue 14 (hardening): egress allowlist, LLM timeouts and request cap, arena promotion design.
+    local_allow: list[str] = Field(default_factory=list, description=(
+        "With local_only: hosts or CIDR ranges (\"10.0.0.0/24\", \"gpu-box.lan\") allowed besides loopback; "
+        "names are matched as written, never resolved to decide."))
+    llm_timeout_s: float = Field(120.0, gt=0, description="Seconds one LLM call may take (drafting, judging).")
+    llm_max_retries: int = Field(2, ge=0, description="Retries of a failed LLM call (connection, 429, 5xx).")
+    llm_max_request_chars: int = Field(60_000, gt=0, description="Longest prompt sent to an LLM, in characters.")
+    arena_alpha: float = Field(0.05, gt=0, lt=0.5, description="Promotion test: false promotion rate, fixed "
+                                                                 "for a duel at its first look.")
+    arena_p1: float = Field(0.65, gt=0.5, lt=1, description="Promotion test: win rate worth detecting.")
+    arena_beta: float = Field(0.2, gt=0, lt=0.5, description="Promotion test: miss rate at arena_p1.")
+    arena_max_votes: int = Field(500, gt=0, description="Promotion test: decisive votes after which the "
+                                                         "champion stays.")
+
+    @field_validator("allow_open_bind", mode="before")
+    @classmethod
+    def _never_open(cls, v: Any) -> bool:
+        # It once let the app serve beyond loopback with no login (the Docker image set it).
+        # Read as False whatever it is set to, so an old environment cannot open the app up.
+        return False
 
     @field_validator("home", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ import httpx
 
 from core.errors import LLMError
 from core.schemas import ModelKind, ModelRecord
+from core.untrusted import block, data_rule, new_boundary
 
 REASONING_KEYS = ("reasoning", "reasoning_content")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -317,9 +318,10 @@ def baseline_messages(prompt: str, *, style_card: str, examples: list[str],
     if style_card.strip():
         parts.append(f"## Style card\n{style_card.strip()}")
     shown = [e.strip() for e in examples if e and e.strip()]
-    if shown:
-        parts.append("## How they actually write (verbatim excerpts)\n"
-                     + "\n\n".join(f"<example>\n{e}\n</example>" for e in shown))
+    if shown:  # retrieved text is untrusted: fenced so an excerpt cannot pose as instructions
+        b = new_boundary()
+        parts.append("## How they actually write (verbatim excerpts)\n" + data_rule(b, "example") + "\n\n"
+                     + "\n\n".join(block("example", e, b) for e in shown))
     return [{"role": "system", "content": "\n\n".join(parts)}, {"role": "user", "content": prompt}]
 
 

@@ -33,7 +33,19 @@ class LLMRateLimited(LLMError):
 
 
 class LLMUnreachable(LLMError):
-    """The endpoint could not be reached (DNS, refused connection, timeout)."""
+    """The endpoint could not be reached (DNS, refused connection)."""
+
+
+class LLMTimeout(LLMError):
+    """The endpoint took longer than `llm_timeout_s` (after the retries)."""
+
+
+class LLMBadReply(LLMError):
+    """The endpoint answered, but not with the API's JSON (a proxy's HTML page, a truncated body)."""
+
+
+class LLMRequestTooLong(LLMError):
+    """A prompt longer than `llm_max_request_chars`; refused before it is sent."""
 
 
 # --------------------------------------------------------------------------- prices
@@ -133,12 +145,13 @@ def make_chat_model(
     settings: Settings,
     role: Literal["draft", "judge"] = "draft",
     *,
-    max_retries: int = 2,
-    timeout: float = 120.0,
+    max_retries: int | None = None,
+    timeout: float | None = None,
     local: tuple[str, str] | None = None,
 ) -> BaseChatModel | None:
     """Build the configured chat model for `role`, or None when its provider is "none".
 
+    `max_retries` and `timeout` default to the `llm_max_retries` and `llm_timeout_s` settings.
     `local` is (OpenAI base URL, served model id) of the local model server, which the caller
     (ui.services) finds or starts: the "local" provider needs it.
 
@@ -154,17 +167,22 @@ def make_chat_model(
     model = settings.llm_model if role == "draft" else (settings.judge_model or settings.llm_model)
     if provider == "none":
         return None
+    max_retries = settings.llm_max_retries if max_retries is None else max_retries
+    timeout = settings.llm_timeout_s if timeout is None else timeout
+    limits = {"max_request_chars": settings.llm_max_request_chars}
     if provider == "local":
         from core.llm_openai import OpenAICompatChat
 
         if local is None:
             raise ConfigError("the local provider needs its model server; start it through ui.services.Services")
         base, served = local
-        check_endpoint(base, local_only=settings.local_only)
+        check_endpoint(base, local_only=settings.local_only, allow=settings.local_allow)
         # The server bounds the answer by what its context leaves (as vLLM does when max_tokens
         # is omitted), and returns JSON through its grammar, never free-form tool calls.
-        return OpenAICompatChat(model=served, base_url=base, max_retries=max_retries, timeout=timeout,
-                                max_tokens=None, structured="json_schema")
+        # A CPU server shares two cores between every row of its batch: a long draft can take
+        # minutes there, so the local provider never times out sooner than 15 minutes.
+        return OpenAICompatChat(model=served, base_url=base, max_retries=max_retries, timeout=max(timeout, 900.0),
+                                max_tokens=None, structured="json_schema", **limits)
     if provider == "anthropic":
         from core.llm_anthropic import AnthropicChat
 
@@ -175,9 +193,9 @@ def make_chat_model(
             raise LLMError("the Anthropic provider needs an API key: set IDIOLECT_ANTHROPIC_API_KEY "
                            "(or anthropic_api_key in idiolect.toml)")
         base = settings.llm_base_url or ANTHROPIC_URL
-        check_endpoint(base, local_only=settings.local_only)
+        check_endpoint(base, local_only=settings.local_only, allow=settings.local_allow)
         return AnthropicChat(model=model, api_key=key, base_url=base, max_retries=max_retries,
-                             timeout=timeout)
+                             timeout=timeout, **limits)
     if provider == "openai":
         from core.llm_openai import OpenAICompatChat
 
@@ -188,10 +206,10 @@ def make_chat_model(
                 raise ConfigError("the OpenAI-compatible provider needs llm_base_url (vLLM, Ollama, "
                                   "llama.cpp server) or an openai_api_key for api.openai.com")
             base = OPENAI_URL
-        check_endpoint(base, local_only=settings.local_only)
+        check_endpoint(base, local_only=settings.local_only, allow=settings.local_allow)
         return OpenAICompatChat(model=model, base_url=base,
                                 api_key=key.get_secret_value() if key else "not-needed",
-                                max_retries=max_retries, timeout=timeout)
+                                max_retries=max_retries, timeout=timeout, **limits)
     raise ConfigError(f"unknown LLM provider {provider!r}; use one of: local, none, anthropic, openai")
 
 

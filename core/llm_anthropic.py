@@ -21,19 +21,24 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr, SecretStr
 
-from core.llm import LLMError, LLMRateLimited, LLMUnreachable, cost_usd
+from core.llm import LLMError, LLMRateLimited, LLMTimeout, LLMUnreachable, cost_usd
+from core.llm_openai import bad_reply, check_request_size, timeout_message
 
 EPHEMERAL = {"type": "ephemeral"}
 
 
-def map_error(e: Exception, base_url: str) -> LLMError:
+def map_error(e: Exception, base_url: str, *, timeout: float | None = None, retries: int | None = None) -> LLMError:
     """One clear domain error for an SDK failure."""
+    if not isinstance(e, anthropic.AnthropicError):  # a 200 whose body is not JSON
+        return bad_reply(base_url, f"{type(e).__name__}: {getattr(e, 'doc', str(e))[:120]!r}")
     if isinstance(e, anthropic.RateLimitError):
         return LLMRateLimited(f"Anthropic rate limit at {base_url} (429) after retries; "
                               "lower llm_concurrency or try again later")
     if isinstance(e, anthropic.AuthenticationError):
         return LLMError(f"Anthropic rejected the API key (401) at {base_url}; check IDIOLECT_ANTHROPIC_API_KEY")
-    if isinstance(e, anthropic.APIConnectionError):  # includes timeouts
+    if isinstance(e, anthropic.APITimeoutError):  # before APIConnectionError, its parent
+        return LLMTimeout(timeout_message(base_url, timeout, retries))
+    if isinstance(e, anthropic.APIConnectionError):
         return LLMUnreachable(f"cannot reach the Anthropic endpoint {base_url}: {e}")
     if isinstance(e, anthropic.APIStatusError):
         return LLMError(f"Anthropic error {e.status_code} at {base_url}: {e.message}")
@@ -126,6 +131,7 @@ class AnthropicChat(BaseChatModel):
     temperature: float | None = None
     max_retries: int = 2
     timeout: float = 120.0
+    max_request_chars: int = 60_000
     cache_prefix: bool = True
     _sync: anthropic.Anthropic | None = PrivateAttr(default=None)
     _async: tuple[Any, anthropic.AsyncAnthropic] | None = PrivateAttr(default=None)
@@ -178,23 +184,38 @@ class AnthropicChat(BaseChatModel):
             params["tools"] = kwargs["tools"]
             if kwargs.get("tool_choice"):
                 params["tool_choice"] = kwargs["tool_choice"]
+        check_request_size(params, self.max_request_chars)
         return params
+
+    def _error(self, e: Exception) -> LLMError:
+        return map_error(e, self.base_url, timeout=self.timeout, retries=self.max_retries)
+
+    def _result(self, resp: Any) -> ChatResult:
+        """Turn the SDK's reply into a ChatResult; a body that is not a Messages reply is a clear error."""
+        if not hasattr(resp, "model_dump"):  # a non-JSON content type: the SDK hands back the text
+            raise bad_reply(self.base_url, f"a {type(resp).__name__} body: {str(resp)[:120]!r}")
+        try:
+            return ChatResult(generations=[ChatGeneration(message=message_from_api(resp.model_dump()))])
+        except (KeyError, IndexError, TypeError, AttributeError) as e:
+            raise bad_reply(self.base_url, f"JSON without a message's fields: {e!r}") from e
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        params = self.request_params(messages, stop, **kwargs)
         try:
-            resp = self.client().messages.create(**self.request_params(messages, stop, **kwargs))
-        except anthropic.AnthropicError as e:
-            raise map_error(e, self.base_url) from e
-        return ChatResult(generations=[ChatGeneration(message=message_from_api(resp.model_dump()))])
+            resp = self.client().messages.create(**params)
+        except (anthropic.AnthropicError, ValueError) as e:  # ValueError: a 200 whose body is not JSON
+            raise self._error(e) from e
+        return self._result(resp)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        params = self.request_params(messages, stop, **kwargs)
         try:
-            resp = await self.aclient().messages.create(**self.request_params(messages, stop, **kwargs))
-        except anthropic.AnthropicError as e:
-            raise map_error(e, self.base_url) from e
-        return ChatResult(generations=[ChatGeneration(message=message_from_api(resp.model_dump()))])
+            resp = await self.aclient().messages.create(**params)
+        except (anthropic.AnthropicError, ValueError) as e:
+            raise self._error(e) from e
+        return self._result(resp)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
@@ -205,8 +226,8 @@ class AnthropicChat(BaseChatModel):
                 chunk = acc.feed(event.model_dump())
                 if chunk is not None:
                     yield chunk
-        except anthropic.AnthropicError as e:
-            raise map_error(e, self.base_url) from e
+        except (anthropic.AnthropicError, ValueError) as e:
+            raise self._error(e) from e
         yield acc.final()
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -220,8 +241,8 @@ class AnthropicChat(BaseChatModel):
                 chunk = acc.feed(event.model_dump())
                 if chunk is not None:
                     yield chunk
-        except anthropic.AnthropicError as e:
-            raise map_error(e, self.base_url) from e
+        except (anthropic.AnthropicError, ValueError) as e:
+            raise self._error(e) from e
         yield acc.final()
 
 

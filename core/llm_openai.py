@@ -22,20 +22,53 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
-from core.llm import LLMError, LLMRateLimited, LLMUnreachable, cost_usd
+from core.llm import (
+    LLMBadReply,
+    LLMError,
+    LLMRateLimited,
+    LLMRequestTooLong,
+    LLMTimeout,
+    LLMUnreachable,
+    cost_usd,
+)
 
 
-def map_error(e: Exception, base_url: str) -> LLMError:
+def map_error(e: Exception, base_url: str, *, timeout: float | None = None, retries: int | None = None) -> LLMError:
     """One clear domain error for an SDK failure."""
     if isinstance(e, openai.RateLimitError):
         return LLMRateLimited(f"rate limit at {base_url} (429) after retries; lower llm_concurrency")
     if isinstance(e, openai.AuthenticationError):
         return LLMError(f"{base_url} rejected the API key (401); check IDIOLECT_OPENAI_API_KEY")
-    if isinstance(e, openai.APIConnectionError):  # includes timeouts
+    if isinstance(e, openai.APITimeoutError):  # before APIConnectionError, its parent
+        return LLMTimeout(timeout_message(base_url, timeout, retries))
+    if isinstance(e, openai.APIConnectionError):
         return LLMUnreachable(f"cannot reach the OpenAI-compatible endpoint {base_url}: is the server running?")
     if isinstance(e, openai.APIStatusError):
         return LLMError(f"error {e.status_code} from {base_url}: {e.message}")
     return LLMError(f"call to {base_url} failed: {e}")
+
+
+def timeout_message(base_url: str, timeout: float | None, retries: int | None) -> str:
+    """Say that a call timed out, and which settings decide how long it may take."""
+    limit = f"{timeout:g} s" if timeout is not None else "the time limit"
+    tries = f" on each of {retries + 1} attempts" if retries else ""
+    return (f"{base_url} did not answer within {limit}{tries} (llm_timeout_s, llm_max_retries); the server is "
+            "reachable but slow: raise IDIOLECT_LLM_TIMEOUT_S for a big local model, or check its load")
+
+
+def bad_reply(base_url: str, detail: str) -> LLMBadReply:
+    """Build the error for a reply that is not the API's JSON."""
+    return LLMBadReply(f"{base_url} answered, but not with the API's JSON ({detail}); is a proxy or another "
+                       "server listening there?")
+
+
+def check_request_size(params: dict[str, Any], limit: int) -> None:
+    """Refuse a prompt longer than `limit` characters before anything is sent."""
+    n = len(json.dumps(params.get("messages", []), ensure_ascii=False)) + len(json.dumps(
+        params.get("system", ""), ensure_ascii=False))
+    if n > limit:
+        raise LLMRequestTooLong(f"the request is {n:,} characters, over llm_max_request_chars={limit:,}; "
+                                "shorten it, or raise IDIOLECT_LLM_MAX_REQUEST_CHARS if the model's context allows")
 
 
 def _text(content: Any) -> str:
@@ -92,6 +125,7 @@ class OpenAICompatChat(BaseChatModel):
     temperature: float | None = None
     max_retries: int = 2
     timeout: float = 120.0
+    max_request_chars: int = 60_000
     structured: Literal["json_schema", "tools"] = "json_schema"
     _sync: openai.OpenAI | None = PrivateAttr(default=None)
     _async: tuple[Any, openai.AsyncOpenAI] | None = PrivateAttr(default=None)
@@ -134,6 +168,7 @@ class OpenAICompatChat(BaseChatModel):
         params: dict[str, Any] = {"model": self.model, "messages": to_openai(messages)}
         if kwargs.get("max_tokens", self.max_tokens) is not None:
             params["max_tokens"] = kwargs.get("max_tokens", self.max_tokens)
+        check_request_size(params, self.max_request_chars)
         if self.temperature is not None:
             params["temperature"] = self.temperature
         if stop:
@@ -177,21 +212,37 @@ class OpenAICompatChat(BaseChatModel):
                                             "finish_reason": data["choices"][0].get("finish_reason"),
                                             "cost_usd": cost_usd(self.model, usage)})
 
+    def _error(self, e: Exception) -> LLMError:
+        if isinstance(e, openai.OpenAIError):
+            return map_error(e, self.base_url, timeout=self.timeout, retries=self.max_retries)
+        return bad_reply(self.base_url, f"{type(e).__name__}: {getattr(e, 'doc', str(e))[:120]!r}")
+
+    def _result(self, resp: Any, kwargs: dict[str, Any]) -> ChatResult:
+        """Turn the SDK's reply into a ChatResult; a body that is not a chat completion is a clear error."""
+        if not hasattr(resp, "model_dump"):  # a non-JSON content type: the SDK hands back the text
+            raise bad_reply(self.base_url, f"a {type(resp).__name__} body: {str(resp)[:120]!r}")
+        try:
+            return ChatResult(generations=[ChatGeneration(message=self._to_message(resp.model_dump(), kwargs))])
+        except (KeyError, IndexError, TypeError, AttributeError) as e:
+            raise bad_reply(self.base_url, f"JSON without a chat completion's fields: {e!r}") from e
+
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        params = self.request_params(messages, stop, **kwargs)
         try:
-            resp = self.client().chat.completions.create(**self.request_params(messages, stop, **kwargs))
-        except openai.OpenAIError as e:
-            raise map_error(e, self.base_url) from e
-        return ChatResult(generations=[ChatGeneration(message=self._to_message(resp.model_dump(), kwargs))])
+            resp = self.client().chat.completions.create(**params)
+        except (openai.OpenAIError, ValueError) as e:  # ValueError: a 200 whose body is not JSON
+            raise self._error(e) from e
+        return self._result(resp, kwargs)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        params = self.request_params(messages, stop, **kwargs)
         try:
-            resp = await self.aclient().chat.completions.create(**self.request_params(messages, stop, **kwargs))
-        except openai.OpenAIError as e:
-            raise map_error(e, self.base_url) from e
-        return ChatResult(generations=[ChatGeneration(message=self._to_message(resp.model_dump(), kwargs))])
+            resp = await self.aclient().chat.completions.create(**params)
+        except (openai.OpenAIError, ValueError) as e:
+            raise self._error(e) from e
+        return self._result(resp, kwargs)
 
     def _chunk(self, data: dict[str, Any]) -> ChatGenerationChunk | None:
         usage = usage_metadata(data.get("usage"))
@@ -215,8 +266,8 @@ class OpenAICompatChat(BaseChatModel):
                 chunk = self._chunk(ev.model_dump())
                 if chunk is not None:
                     yield chunk
-        except openai.OpenAIError as e:
-            raise map_error(e, self.base_url) from e
+        except (openai.OpenAIError, ValueError) as e:
+            raise self._error(e) from e
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
@@ -228,5 +279,5 @@ class OpenAICompatChat(BaseChatModel):
                 chunk = self._chunk(ev.model_dump())
                 if chunk is not None:
                     yield chunk
-        except openai.OpenAIError as e:
-            raise map_error(e, self.base_url) from e
+        except (openai.OpenAIError, ValueError) as e:
+            raise self._error(e) from e

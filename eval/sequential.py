@@ -1,13 +1,18 @@
-"""Sequential decisions for the arena: Wald's SPRT for champion vs challenger, promotion, the summary view.
+"""Sequential decisions for the arena: one SPRT decides champion vs challenger; promotion; the summary view.
 
 Pure functions over votes (see eval/ratings.py for the vote shape); voice-metrics.md §b has
-the formulas and the planning numbers these reproduce.
+the formulas. The promotion rule is one sequential likelihood-ratio test whose false
+promotion rate stays at most alpha however often it is looked at: under "the challenger is
+no better" the likelihood ratio is a non-negative (super)martingale, so by Ville's inequality
+it ever reaches 1/alpha with probability at most alpha, whatever the stopping time, cap or
+refresh rate. The test design (alpha, beta, p1, vote cap) is fixed for a duel when it is
+first looked at (eval/promotion.py), so nobody can re-run it at a friendlier alpha.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +29,24 @@ from eval.ratings import (
 )
 
 # --------------------------------------------------------------------------- SPRT
+
+
+@dataclass(frozen=True)
+class Design:
+    """A promotion test's design, fixed before the votes it judges (pre-registered).
+
+    p1: the win rate worth detecting; alpha: the most often a challenger that is not better
+    may be promoted; beta: the miss rate at p1 (it places the "not better" boundary);
+    max_votes: decisive votes after which the champion stays.
+    """
+
+    p1: float = 0.65
+    alpha: float = 0.05
+    beta: float = 0.2
+    max_votes: int = 500
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"p1": self.p1, "alpha": self.alpha, "beta": self.beta, "max_votes": self.max_votes}
 
 
 @dataclass
@@ -74,10 +97,16 @@ class SPRTResult:
 
 
 def sprt_bounds(alpha: float, beta: float) -> tuple[float, float]:
-    """Wald's boundaries (A, B) on the log-likelihood ratio."""
+    """Boundaries (A, B) on the log-likelihood ratio.
+
+    A = ln(1/alpha), Ville's bound: the chance the ratio ever reaches it when the challenger
+    is no better is at most alpha, for any number of looks and any cap (Wald's
+    ln((1-beta)/alpha) is only approximately alpha). B = ln(beta/(1-alpha)), Wald's: crossing
+    it ends the duel with the champion staying, which can only lower the promotion rate.
+    """
     if not (0 < alpha < 1 and 0 < beta < 1):
         raise ValueError(f"alpha and beta must be in (0, 1); got alpha={alpha}, beta={beta}")
-    return math.log((1 - beta) / alpha), math.log(beta / (1 - alpha))
+    return math.log(1 / alpha), math.log(beta / (1 - alpha))
 
 
 def sprt(votes: Sequence[VoteLike], champion: str, challenger: str, *, p1: float = 0.65,
@@ -146,7 +175,8 @@ def sprt_votes_needed(outcomes: np.ndarray, *, p1: float, alpha: float, beta: fl
     """Vectorised SPRT over many simulated runs: `outcomes` (runs, n) of 1 = challenger win.
 
     Returns (decision, n): decision +1 challenger, -1 champion, 0 none within n; n = decisive
-    votes used (n.shape[1] when undecided). For planning tables and the reference tests.
+    votes used (n.shape[1] when undecided). The same boundaries as `sprt`, so a simulation
+    of many arenas looked at after every vote (with n = the vote cap) measures the real rule.
     """
     upper, lower = sprt_bounds(alpha, beta)
     steps = np.where(outcomes == 1, math.log(p1 / p0), math.log((1 - p1) / (1 - p0)))
@@ -162,41 +192,41 @@ def sprt_votes_needed(outcomes: np.ndarray, *, p1: float, alpha: float, beta: fl
 # --------------------------------------------------------------------------- the whole picture
 
 
-def promotion(votes: Sequence[VoteLike], champion: str, challenger: str, *, p1: float = 0.65,
-              alpha: float = 0.05, beta: float = 0.2, rounds: int = 1000, seed: int = 0,
-              min_prompts: int = 10, min_decisive: int = 20) -> dict[str, Any]:
-    """Decide whether `challenger` replaces `champion`: only when the evidence says so.
+def promotion(votes: Sequence[VoteLike], champion: str, challenger: str, *,
+              design: Design = Design()) -> dict[str, Any]:
+    """Decide whether `challenger` replaces `champion`: yes only when the sequential test says so.
 
-    Yes when the SPRT accepts "challenger is better", or when the challenger's bootstrap
-    interval lies wholly above the champion's (the intervals say so even without a
-    pre-registered sequential test). The interval rule needs at least `min_prompts` distinct
-    prompts and `min_decisive` decisive head-to-head votes: a percentile bootstrap over a
-    handful of prompts gives intervals that look tight and mean nothing (one prompt gives a
-    zero-width interval). Otherwise the champion stays.
+    One rule, no second route: bootstrap intervals are descriptive and never promote (their
+    separation, re-checked at every refresh, has no error guarantee under repeated looks).
     """
-    test = sprt(votes, champion, challenger, p1=p1, alpha=alpha, beta=beta)
-    duel = [v for v in votes if {v.left_model, v.right_model} == {champion, challenger}]
-    prompts = len({v.prompt for v in duel})
-    decisive = sum(1 for v in duel if choice_of(v) in ("left", "right"))
-    separated = False
-    r: dict[str, Any] = {}
-    if prompts >= min_prompts and decisive >= min_decisive:
-        lb = bootstrap_ratings(duel, rounds=rounds, seed=seed, models=[champion, challenger])
-        r = {x.model: x for x in lb.ratings}
-        separated = r[challenger].lower > r[champion].upper
-    promote = test.decision == "challenger" or separated
-    if test.decision != "challenger" and separated:
-        reason = (f"{challenger}'s interval [{r[challenger].lower:.0f}, {r[challenger].upper:.0f}] lies above "
-                  f"{champion}'s [{r[champion].lower:.0f}, {r[champion].upper:.0f}] over {prompts} prompts")
-    else:
-        reason = test.describe()
-    return {"promote": promote, "reason": reason, "sprt": test.as_dict(), "prompts": prompts}
+    test = sprt(votes, champion, challenger, p1=design.p1, alpha=design.alpha, beta=design.beta,
+                max_decisive=design.max_votes)
+    prompts = len({v.prompt for v in votes if {v.left_model, v.right_model} == {champion, challenger}})
+    return {"promote": test.decision == "challenger", "reason": test.describe(), "sprt": test.as_dict(),
+            "prompts": prompts, "design": design.as_dict()}
+
+
+def simulate_duels(true_p: float, *, arenas: int, max_votes: int, design: Design,
+                   rng: np.random.Generator) -> dict[str, Any]:
+    """Simulate `arenas` duels at a true challenger win rate, each looked at after every decisive vote.
+
+    Returns the share promoted, and the votes each took to a decision (the cap when none).
+    """
+    outcomes = (rng.random((arenas, max_votes)) < true_p).astype(np.int8)
+    decision, n = sprt_votes_needed(outcomes, p1=design.p1, alpha=design.alpha, beta=design.beta)
+    return {"promoted": int((decision == 1).sum()), "share_promoted": float((decision == 1).mean()),
+            "decided": int((decision != 0).sum()), "votes": n, "median_votes": float(np.median(n))}
 
 
 def arena_summary(votes: Sequence[VoteLike], *, champion: str | None, models: Sequence[str] | None = None,
-                  rounds: int = 1000, seed: int = 0, p1: float = 0.65, alpha: float = 0.05,
-                  beta: float = 0.2) -> dict[str, Any]:
-    """Everything the leaderboard shows, as plain JSON-ready data."""
+                  rounds: int = 1000, seed: int = 0,
+                  design: Design | Callable[[str], Design] = Design()) -> dict[str, Any]:
+    """Everything the leaderboard shows, as plain JSON-ready data.
+
+    `design` is one Design for every duel, or a function from the challenger's name to its
+    duel's fixed design (eval/promotion.py's `design_for`).
+    """
+    design_of = design if callable(design) else (lambda _other: design)
     lb = bootstrap_ratings(votes, rounds=rounds, seed=seed, models=models)
     names = [r.model for r in lb.ratings]
     matrix = win_rate_matrix(votes, names)
@@ -204,7 +234,9 @@ def arena_summary(votes: Sequence[VoteLike], *, champion: str | None, models: Se
     if champion and champion in names:
         for other in names:
             if other != champion and any({v.left_model, v.right_model} == {champion, other} for v in votes):
-                tests.append(sprt(votes, champion, other, p1=p1, alpha=alpha, beta=beta).as_dict())
+                d = design_of(other)
+                tests.append({**sprt(votes, champion, other, p1=d.p1, alpha=d.alpha, beta=d.beta,
+                                     max_decisive=d.max_votes).as_dict(), "design": d.as_dict()})
     bias = position_bias(votes)
     return {
         "votes": len(votes),
@@ -216,5 +248,5 @@ def arena_summary(votes: Sequence[VoteLike], *, champion: str | None, models: Se
         "pair_votes": [{"a": a, "b": b, "votes": n} for (a, b), n in sorted(vote_counts(votes).items())],
         "position_bias": {**bias.__dict__, "summary": bias.describe()},
         "sprt": tests,
-        "settings": {"rounds": rounds, "p1": p1, "alpha": alpha, "beta": beta},
+        "settings": {"rounds": rounds, **(design.as_dict() if isinstance(design, Design) else {})},
     }

@@ -238,7 +238,18 @@ class JobRunner:
                 why = ("process vanished without finishing (killed or the machine restarted)"
                        if returncode is None else f"exited with code {returncode}")
                 fields["error"] = f"{why}\n--- log tail ---\n{runtime['log_tail']}"
-        return self.store.registry.update_job(job_id, config={**job.config, RUNTIME: runtime}, **fields)
+        updated = self.store.registry.update_job(job_id, config={**job.config, RUNTIME: runtime}, **fields)
+        self._release_endpoints(updated)
+        return updated
+
+    def _release_endpoints(self, job: Job) -> None:
+        """Clear the registry endpoints of a serve job that ended (cancelled, crashed, vanished)."""
+        if job.kind != "serve" or not is_terminal(job.status):
+            return
+        from training.registry import clear_endpoints
+
+        cfg = job.config
+        clear_endpoints(self.store, job.output or f"http://{cfg.get('host', '127.0.0.1')}:{cfg.get('port', 8000)}/v1")
 
     def _progress_fields(self, job: Job, events: list[dict[str, Any]]) -> dict[str, Any]:
         loss = [(int(e["step"]), float(e["loss"])) for e in events if e.get("event") == "log" and "loss" in e]
@@ -312,6 +323,7 @@ class JobRunner:
         polled = self.poll(job_id)
         if not is_terminal(polled.status):  # killed but not yet reaped: it is over all the same
             polled = self.store.registry.update_job(job_id, status=JobStatus.cancelled, finished_at=utcnow())
+            self._release_endpoints(polled)
         return polled
 
     def _signal(self, job: Job, sig: int) -> None:

@@ -173,6 +173,20 @@ def set_endpoint(store: Store, name: str, endpoint: str | None, served_name: str
     return store.registry.update_model(name, endpoint=endpoint, served_name=served_name)
 
 
+def clear_endpoints(store: Store, endpoint: str) -> list[str]:
+    """Mark every model served at `endpoint` as no longer served (its server stopped); returns their names.
+
+    The arena pairs only models with an endpoint, so a stopped server's models leave it at once.
+    """
+    def root(url: str) -> str:
+        return url.rstrip("/").removesuffix("/v1")
+
+    gone = [r.name for r in store.registry.list_models() if r.endpoint and root(r.endpoint) == root(endpoint)]
+    for name in gone:
+        set_endpoint(store, name, None, None)
+    return gone
+
+
 def set_status(store: Store, name: str, status: str) -> ModelRecord:
     """Change a model's status ("ready", "serving", "retired" …)."""
     return store.registry.update_model(name, status=status)

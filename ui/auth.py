@@ -2,7 +2,9 @@
 
 Accounts live in `$IDIOLECT_HOME/raters.json` as salted scrypt hashes, never as passwords:
 `{"raters": {"ann": {"salt": "...", "hash": "..."}}}`. `idiolect arena rater add NAME`
-writes it.
+writes it. A server that has no account yet (a container's first start) gets an "owner"
+account whose generated password is printed once (`idiolect arena rater init`); nothing
+serves beyond loopback without a login.
 """
 
 from __future__ import annotations
@@ -93,6 +95,36 @@ def make_auth(raters: dict[str, dict[str, str]]) -> AuthFn | None:
 def auth_from_home(home: Path) -> AuthFn | None:
     """Build the Gradio auth for the raters configured under `home` (None when there are none)."""
     return make_auth(load_raters(home))
+
+
+OWNER = "owner"
+
+
+def ensure_owner_account(home: Path, *, say: Callable[[str], None] = print) -> str | None:
+    """Create the "owner" account with a generated password when there is no account at all.
+
+    The password is shown once, through `say` (the container's log); only its hash is kept.
+    Returns it, or None when accounts already existed (nothing is changed then).
+    """
+    if load_raters(home):
+        return None
+    password = secrets.token_urlsafe(15)
+    add_rater(home, OWNER, password)
+    say(f"idiolect: no rater account existed, so one was created. Log in as '{OWNER}' with the password "
+        f"{password} (shown only this once; replace it with `idiolect arena rater add {OWNER}`).")
+    return password
+
+
+def require_auth(home: Path, host: str, auth: Any = None) -> Any:
+    """Return the login the app must use on `host`: `auth`, else the accounts under `home`.
+
+    Raises:
+        ConfigError: `host` reaches beyond this machine and there is no account (see check_bind).
+
+    """
+    auth = auth or auth_from_home(home)
+    check_bind(host, auth)
+    return auth
 
 
 def is_loopback(host: str) -> bool:

@@ -38,3 +38,39 @@ def parse_time(value: Any) -> datetime | None:
         return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         return None
+
+
+# Exports are untrusted input: a field of the wrong type is read as absent, never raised on.
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else {}."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """`value` if it is a JSON array, else []."""
+    return value if isinstance(value, list) else []
+
+
+def as_text(value: Any) -> str:
+    """`value` if it is a string, else ""."""
+    return value if isinstance(value, str) else ""
+
+
+def as_id(value: Any) -> str:
+    """Read an id field as text: strings and integers (never booleans, objects or floats)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def as_size(value: Any) -> int | None:
+    """Read a byte size: a non-negative integer, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and 0 <= value < 1 << 62:
+        return value
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**62:
+        return int(value)
+    return None

@@ -35,11 +35,23 @@ def _message(conv: Conversation, idx: int, role: Role, text: str, created: Any =
     )
 
 
-def read_jsonl(stream: IO[bytes], label: str, tally: Tally) -> Iterator[Conversation]:
+# Lines of one conversation may be far apart, so a JSONL file is held whole; past this size
+# (or a Markdown transcript past its own) the file is refused rather than memory exhausted.
+MAX_JSONL_BYTES = 256 << 20
+MAX_MARKDOWN_BYTES = 64 << 20
+
+
+def read_jsonl(stream: IO[bytes], label: str, tally: Tally, *, max_line: int = 64 << 20) -> Iterator[Conversation]:
     """Lines of {role, content[, conversation_id, created_at, title]}; grouped by conversation_id."""
     convs: dict[str, Conversation] = {}
     digest = hashlib.sha256(label.encode()).hexdigest()[:16]
-    for n, raw in enumerate(stream, 1):
+    total = 0
+    for n, raw in enumerate(iter(lambda: stream.readline(max_line + 1), b""), 1):
+        total += len(raw)
+        if len(raw) > max_line:
+            raise ImportFailed(label, f"a line longer than {max_line:,} bytes", f"line {n}")
+        if total > MAX_JSONL_BYTES:
+            raise ImportFailed(label, f"a JSONL file larger than {MAX_JSONL_BYTES:,} bytes; split it", f"line {n}")
         line = raw.decode("utf-8").strip()
         if not line:
             continue
@@ -70,7 +82,10 @@ def read_jsonl(stream: IO[bytes], label: str, tally: Tally) -> Iterator[Conversa
 
 def read_markdown(stream: IO[bytes], label: str, tally: Tally) -> Iterator[Conversation]:
     """Read a transcript with '## User' / '## Assistant' headings or '**User:**' prefixes."""
-    text = normalize(stream.read().decode("utf-8"))
+    raw = stream.read(MAX_MARKDOWN_BYTES + 1)
+    if len(raw) > MAX_MARKDOWN_BYTES:
+        raise ImportFailed(label, f"a Markdown transcript larger than {MAX_MARKDOWN_BYTES:,} bytes; split it")
+    text = normalize(raw.decode("utf-8"))
     cid = hashlib.sha256(label.encode()).hexdigest()[:16]
     title_m = re.match(r"\s*#\s+(.+)", text)
     conv = Conversation(id=f"generic:{cid}", vendor="generic", external_id=cid,

@@ -21,7 +21,7 @@ if str(REPO) not in sys.path:  # run as a script in a fresh process
 
 from tests.fakes.chat_models import ScriptedChat, tool_reply  # noqa: E402
 
-SOURCE_ID = re.compile(r'<source id="([^"]+)"')
+SOURCE_ID = re.compile(r'<source-[0-9a-f]+ id="([^"]+)"')
 
 
 def _sources(msgs: list[BaseMessage]) -> list[str]:

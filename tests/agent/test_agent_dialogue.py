@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
+from agent import prompts
 from agent.graph import build_graph, open_graph, send
 from agent.index import MessageIndex
 from agent.ingest import import_exports
@@ -49,7 +51,7 @@ def test_whole_dialogue_saves_exactly_the_approved_examples_and_resumes_in_a_new
     assert len(card["sources"]) == 2 and all(s["text"] for s in card["sources"])  # sources one click away
     assert store.examples.list() == []  # nothing is saved before the owner decides
     # The retrieved messages went to the model as delimited data.
-    assert '<source id="' in llm.calls[1][-1].content
+    assert re.search(r'<source-[0-9a-f]+ id="', llm.calls[1][-1].content)
 
     # A brand-new process picks the thread up from the SQLite checkpoint and continues it.
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -79,7 +81,7 @@ def test_whole_dialogue_saves_exactly_the_approved_examples_and_resumes_in_a_new
                                          "yo, why bother running your own boxes?"}
     for e in saved:
         assert e.status is ExampleStatus.approved and e.origin is ExampleOrigin.drafted
-        assert e.model == "claude-sonnet-4-6" and e.prompt_version == "draft-v1" and e.run_id == THREAD
+        assert e.model == "claude-sonnet-4-6" and e.prompt_version == prompts.PROMPT_VERSION and e.run_id == THREAD
         assert e.scores.voice == 8 and e.scores.checks["reasoning_present"]
         assert e.source_message_ids and all(store.conversations.message(m) for m in e.source_message_ids)
         assert e.conversation_id

@@ -74,6 +74,7 @@ class RecordingProxy:
         self._sock.listen(64)
         self.port = int(self._sock.getsockname()[1])
         self._stop = False
+        self._live: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -99,6 +100,8 @@ class RecordingProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._live += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
 
@@ -122,6 +125,16 @@ class RecordingProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+    def cut(self) -> None:
+        """Drop every open connection at once, as a flaky network or an overloaded box does."""
+        with self._lock:
+            live, self._live = self._live, []
+        for s in live:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self._stop = True

@@ -42,7 +42,16 @@ class Fail:
     kind: str = "api_error"
 
 
-Responder = Callable[[Ask], "str | dict[str, Any] | Fail"]
+@dataclass
+class Raw:
+    """Make the server answer with exactly this body (a proxy's HTML page, a cut-off reply)."""
+
+    body: str
+    status: int = 200
+    content_type: str = "application/json"
+
+
+Responder = Callable[[Ask], "str | dict[str, Any] | Fail | Raw"]
 
 
 def tokens(text: str) -> int:
@@ -112,6 +121,14 @@ class _Base(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(raw)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _raw(self, r: Raw) -> None:
+        raw = r.body.encode()
+        self.send_response(r.status)
+        self.send_header("content-type", r.content_type)
+        self.send_header("content-length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
 
@@ -209,7 +226,7 @@ class _AnthropicHandler(_Base):
         if st.latency:
             time.sleep(st.latency)
         reply = st.responder(ask)
-        if isinstance(reply, Fail):
+        if isinstance(reply, (Fail, Raw)):
             return reply, ask
         return anthropic_message(body, reply, anthropic_usage(body, st.cache, st.lock), ask.tool), ask
 
@@ -222,6 +239,8 @@ class _AnthropicHandler(_Base):
         if self.path != "/v1/messages":
             return self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
         msg, _ = self._answer(body)
+        if isinstance(msg, Raw):
+            return self._raw(msg)
         if isinstance(msg, Fail):
             headers = {"retry-after": "0"} if msg.status == 429 else None
             kind = "rate_limit_error" if msg.status == 429 else msg.kind
@@ -351,6 +370,8 @@ class _OpenAIHandler(_Base):
             time.sleep(st.latency)
         ask = _openai_ask(body)
         reply = st.responder(ask)
+        if isinstance(reply, Raw):
+            return self._raw(reply)
         if isinstance(reply, Fail):
             headers = {"retry-after": "0"} if reply.status == 429 else None
             return self._json(reply.status, {"error": {"message": reply.message, "type": reply.kind}}, headers)

@@ -7,10 +7,10 @@ from typing import Any
 
 from tests.fakes.llm_servers import Ask
 
-SOURCE = re.compile(r'<source id="([^"]+)"')
+SOURCE = re.compile(r'<source-[0-9a-f]+ id="([^"]+)"')
 DOMAIN = re.compile(r"^Domain: (\S+)", re.MULTILINE)
 COUNT = re.compile(r"Draft (\d+) example")
-NUMBER = re.compile(r'<draft number="(\d+)"')
+NUMBER = re.compile(r'<draft-[0-9a-f]+ number="(\d+)"')
 
 
 def persona_responder(ask: Ask) -> dict[str, Any] | str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 
 import httpx
@@ -108,8 +109,8 @@ def test_prompt_builders():
     assert [m["role"] for m in msgs] == ["system", "user"]
     assert msgs[0]["content"].startswith("Be brief.")
     assert "Blunt. Electrical analogies." in msgs[0]["content"]
-    assert "<example>\nOwn your iron.\n</example>" in msgs[0]["content"]
-    assert msgs[0]["content"].count("<example>") == 1
+    assert re.search(r"<example-([0-9a-f]{12})>\nOwn your iron.\n</example-\1>", msgs[0]["content"])
+    assert len(re.findall(r"<example-[0-9a-f]{12}>", msgs[0]["content"])) == 1
     base = ModelRecord(name="qwen3-8b", kind=ModelKind.base, base_model="Qwen/Qwen3-8B")
     baseline = base.model_copy(update={"name": "baseline", "kind": ModelKind.baseline})
     assert messages_for(base, "hi") == [{"role": "user", "content": "hi"}]

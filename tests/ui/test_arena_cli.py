@@ -14,9 +14,9 @@ from tests.fakes.arena_app import register_models
 from training.registry import set_champion
 from ui.auth import add_rater, auth_from_home, check_bind, load_raters, make_auth
 from ui.cli import _Group
-from ui.commands.arena import register
+from ui.commands.arena import promote, register
 from ui.services import Services
-from ui.tabs.leaderboard import promote_if_earned, refresh
+from ui.tabs.leaderboard import refresh
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_stats_json_and_promote_follow_the_evidence(cli, settings, store) -> Non
     assert data["votes"] == 60 and data["champion"] == "voice-v1"
     assert data["sprt"][0]["decision"] == "challenger"
     assert data["sprt"][0]["summary"].startswith("voice-v2 beats voice-v1: ")
-    r = CliRunner().invoke(cli, ["arena", "promote", "--json", "--rounds", "200"], obj=sv)
+    r = CliRunner().invoke(cli, ["arena", "promote", "--json"], obj=sv)
     assert json.loads(r.output)["promote"] is True
     from training.registry import champion
 
@@ -60,7 +60,7 @@ def test_champion_stays_without_evidence(settings, store) -> None:
     register_models(store, "http://127.0.0.1:9/v1")
     set_champion(store, "voice-v1")
     seed_votes(store, "voice-v1", "voice-v2", 8, 0.5)
-    d = promote_if_earned(store, challenger="voice-v2", rounds=200)
+    d = promote(store, settings, challenger="voice-v2")
     assert d["promote"] is False and d["champion"] == "voice-v1" and "undecided" in d["reason"]
 
 
@@ -119,12 +119,14 @@ def test_check_bind_refuses_open_binds_without_accounts(settings) -> None:
     check_bind("0.0.0.0", [("ann", "pw")])
 
 
-def test_leaderboard_refresh_builds_every_view(store) -> None:
-    empty = refresh(store, None, 0.65, 0.05, 0.2, 200)
+def test_leaderboard_refresh_builds_every_view(store, settings) -> None:
+    empty = refresh(store, settings, 200)
     assert "0 votes" in empty["status"] and empty["ratings"].empty
     assert empty["plot"].axes[0].texts[0].get_text() == "No votes yet"
     seed_votes(store, "voice-v1", "voice-v2", 30, 0.7)
-    d = refresh(store, "voice-v1", 0.65, 0.05, 0.2, 200)
+    register_models(store, "http://127.0.0.1:9/v1")
+    set_champion(store, "voice-v1")
+    d = refresh(store, settings, 200)
     assert "30 votes" in d["status"] and "Sequential test" in d["status"]
     assert list(d["ratings"]["model"]) and set(d["ratings"]["model"]) == {"voice-v1", "voice-v2"}
     assert d["matrix"].loc[d["matrix"]["model"] == "voice-v2", "voice-v1"].item().endswith("t")

@@ -1,8 +1,15 @@
-"""Load: 20 raters voting at once through the Gradio API lose no vote (loopback only, bounded)."""
+"""Load: 20 raters voting at once through the Gradio API lose no vote and double none (loopback only, bounded).
+
+No timing is asserted (benchmarks/bench_arena.py measures it). On a loaded box gradio_client
+can raise CancelledError when its event stream drops; a rater then does what the app tells
+them to: vote again. The vote is idempotent (tests/ui/test_vote_retry.py), so retries can
+neither lose nor double one.
+"""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -16,6 +23,19 @@ from tests.fakes.openai_chat import fake_openai  # noqa: E402
 from training.retrain import set_policy  # noqa: E402
 from ui.retrain_trigger import RetrainTrigger  # noqa: E402
 from ui.services import Services  # noqa: E402
+
+RETRIES = 5
+
+
+def call(client: Client, *args: Any, api_name: str) -> Any:
+    """Call the app as a rater would: when the answer is lost mid-flight, try again."""
+    for attempt in range(RETRIES):
+        try:
+            return client.predict(*args, api_name=api_name)
+        except CancelledError:
+            if attempt == RETRIES - 1:
+                raise
+    return None
 
 
 @pytest.mark.slow  # 1,000 Gradio API calls: about 30-60 s on a shared 2-core box
@@ -37,8 +57,8 @@ def test_concurrent_raters_lose_no_vote(settings, store, no_network) -> None:
                 client = Client(demo.local_url, verbose=False, ssl_verify=False)
                 cast = 0
                 for k in range(per_rater):
-                    client.predict("Type my own", f"rater {r} prompt {k}", f"rater{r}", api_name="/new_battle")
-                    client.predict("", f"rater{r}", api_name=("/vote_left", "/vote_right", "/vote_tie")[k % 3])
+                    call(client, "Type my own", f"rater {r} prompt {k}", f"rater{r}", api_name="/new_battle")
+                    call(client, "", f"rater{r}", api_name=("/vote_left", "/vote_right", "/vote_tie")[k % 3])
                     cast += 1
                 client.close()
                 return cast
@@ -46,8 +66,9 @@ def test_concurrent_raters_lose_no_vote(settings, store, no_network) -> None:
             with ThreadPoolExecutor(raters) as pool:
                 cast = sum(pool.map(play, range(raters)))
     votes = store.arena.votes()
-    assert cast == len(votes) == raters * per_rater
-    assert len({v.battle_id for v in votes}) == raters * per_rater
+    assert cast == len(votes) == raters * per_rater  # none lost
+    assert len({v.battle_id for v in votes}) == raters * per_rater  # none doubled
+    assert all(v.choice.value == ("left", "right", "tie")[int(v.prompt.rsplit(" ", 1)[1]) % 3] for v in votes)
     per = {f"rater{r}": 0 for r in range(raters)}
     for v in votes:
         per[v.rater] += 1

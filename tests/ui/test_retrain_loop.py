@@ -17,7 +17,7 @@ from training.jobs import JobRunner
 from training.registry import champion, lineage
 from training.retrain import RetrainConfig, retrain
 from training.serve import served_models
-from ui.tabs.leaderboard import promote_if_earned
+from ui.commands.arena import promote
 
 SMALL = {"max_steps": 3, "max_length": 64, "logging_steps": 1, "eval_steps": 0, "save_steps": 100}
 VOICE = ["Think of it like a river: everything downstream drinks from it.",
@@ -64,7 +64,7 @@ def test_votes_to_voice_v2_served_and_in_the_next_battle(store, settings, tiny_m
         duel = Arena(store, streams, champion=champ, seed=2,
                      contestants=lambda: [c for c in arena.contestants() if c.name in (base, "voice-v1")])
         play(duel, 12, winner="voice-v1", prompt="duel")
-        decision = promote_if_earned(store, challenger="voice-v1", rounds=200)
+        decision = promote(store, settings, challenger="voice-v1")
         assert decision["promote"], decision
         assert champion(store).name == "voice-v1"
 

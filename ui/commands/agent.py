@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -44,6 +45,10 @@ def render_review(review: dict[str, Any]) -> None:
         flags = [f"assistant-isms: {', '.join(checks['assistant_isms'])}"] if checks.get("assistant_isms") else []
         if not checks.get("reasoning_present", True):
             flags.append("reasoning missing")
+        if checks.get("injection"):
+            flags.append("FLAGGED, not scored: " + escape("; ".join(checks["injection"])))
+        if s.get("overall") is None:
+            score = "unscored"
         src = "\n".join(f"  [{x['id']}] {x['title']}: {x['text'][:120]!r}" for x in d.get("sources", []))
         body = (f"[bold]Prompt[/bold] {d['prompt']}\n[bold]Reasoning[/bold] {d['reasoning']}\n"
                 f"[bold]Response[/bold] {d['response']}\n[dim]{d['domain']} · {', '.join(d['tags'])} · {score}"
@@ -87,7 +92,14 @@ def register(app: typer.Typer) -> None:
                         return
                     if not text.strip():
                         continue
-                    res = await send(graph, thread_id, agent_ctx, **({"resume": text} if review else {"message": text}))
+                    try:
+                        res = await send(graph, thread_id, agent_ctx,
+                                         **({"resume": text} if review else {"message": text}))
+                    except LLMError as e:
+                        # The thread keeps its last checkpoint: the same drafts wait for review.
+                        console.print(f"LLM error: {e}", style="red", markup=False, highlight=False)
+                        review = await pending_review(graph, thread_id)
+                        continue
                     review = res["review"]
                     if res["reply"] and not review:
                         out.print(f"[bold green]agent[/bold green] {res['reply']}")
@@ -140,13 +152,17 @@ def register(app: typer.Typer) -> None:
                                               progress=progress))
         if as_json:
             emit_json(report.as_dict())
+            if report.failed:
+                raise typer.Exit(1)
             return
         out.print(f"{report.run_id}: {report.done}/{report.total} done ({report.created} new, {report.failed} failed) "
                   f"in {report.seconds:.1f} s · ${report.usage.get('cost_usd', 0):.2f} · status {report.status}")
         for e in report.errors:
-            console.print(f"[yellow]{e}[/yellow]")
-        if report.status != "done":
+            console.print(e, style="yellow", markup=False, highlight=False)
+        if report.status not in ("done", "waiting"):
             console.print("[dim]run the same command again to finish the missing slots[/dim]")
+        if report.failed:  # scripts must see that slots failed (the run resumes where it stopped)
+            raise typer.Exit(1)
 
     @app.command()
     def mine(ctx: typer.Context, no_llm: bool = typer.Option(False, "--no-llm", help="Never call the LLM."),

@@ -20,9 +20,46 @@ def _stats_tables(summary: dict[str, Any]) -> list[Any]:
         t.add_column(col)
     for r in summary["leaderboard"]["ratings"]:
         t.add_row(r["model"], f"{r['rating']:.0f}", f"[{r['lower']:.0f}, {r['upper']:.0f}]", str(r["votes"]))
-    lines = [f"SPRT: {s['summary']}" for s in summary["sprt"]] or ["SPRT: no champion-vs-challenger votes yet"]
+    lines = [f"SPRT: {s['summary']} (design fixed at the first look: p1 {s['design']['p1']}, "
+             f"alpha {s['design']['alpha']}, beta {s['design']['beta']}, cap {s['design']['max_votes']} votes)"
+             for s in summary["sprt"]] or ["SPRT: no champion-vs-challenger votes yet"]
     lines.append(summary["position_bias"]["summary"])
     return [t, "\n".join(lines)]
+
+
+def default_design(settings: Any) -> Any:
+    """Read the promotion test's design from the settings (a duel keeps the one of its first look)."""
+    from eval.sequential import Design
+
+    return Design(p1=settings.arena_p1, alpha=settings.arena_alpha, beta=settings.arena_beta,
+                  max_votes=settings.arena_max_votes)
+
+
+def champion_name(store: Any) -> str | None:
+    from training.registry import champion  # torch-free registry access
+
+    rec = champion(store)
+    return rec.name if rec else None
+
+
+def promote(store: Any, settings: Any, *, challenger: str | None = None) -> dict[str, Any]:
+    """Run the promotion decision (eval/promotion.py) with the registry's champion record."""
+    from eval.promotion import promote_if_earned
+    from training.registry import set_champion
+
+    return promote_if_earned(store, champion=champion_name(store), set_champion=lambda n: set_champion(store, n),
+                             default=default_design(settings), challenger=challenger)
+
+
+def summary(store: Any, settings: Any, *, rounds: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Compute the leaderboard's data, each duel judged under its own fixed design."""
+    from eval.promotion import design_for
+    from eval.sequential import arena_summary
+
+    champ = champion_name(store)
+    default = default_design(settings)
+    design = (lambda other: design_for(store, champ, other, default)) if champ else default
+    return arena_summary(store.arena.votes(), champion=champ, rounds=rounds, seed=seed, design=design)
 
 
 def register(app: typer.Typer) -> None:
@@ -38,34 +75,26 @@ def register(app: typer.Typer) -> None:
     @arena.command("stats")
     def stats(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON."),
               rounds: int = typer.Option(1000, help="Bootstrap rounds (resampling prompts)."),
-              p1: float = typer.Option(0.65, help="SPRT: win rate worth detecting."),
-              alpha: float = typer.Option(0.05, help="SPRT: false promotion rate."),
-              beta: float = typer.Option(0.2, help="SPRT: miss rate at p1."),
               seed: int = typer.Option(0, help="Bootstrap seed.")) -> None:
-        """Ratings with intervals, win rates, vote counts, position bias and the sequential test."""
-        from eval.sequential import arena_summary
-        from training.registry import champion
+        """Ratings with intervals, win rates, vote counts, position bias and the sequential test.
 
+        The test's design (arena_p1, arena_alpha, arena_beta, arena_max_votes settings) is fixed
+        for each duel at its first look; it is shown, never changed, here.
+        """
         sv = services(ctx)
-        champ = champion(sv.store)
-        summary = arena_summary(sv.store.arena.votes(), champion=champ.name if champ else None, rounds=rounds,
-                                seed=seed, p1=p1, alpha=alpha, beta=beta)
+        data = summary(sv.store, sv.settings, rounds=rounds, seed=seed)
         if json_out:
-            emit_json(summary)
+            emit_json(data)
             return
-        for part in _stats_tables(summary):
+        for part in _stats_tables(data):
             out.print(part)
 
     @arena.command("promote")
-    def promote(ctx: typer.Context, challenger: str = typer.Option(None, help="Default: the newest adapter."),
-                json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-                p1: float = typer.Option(0.65), alpha: float = typer.Option(0.05), beta: float = typer.Option(0.2),
-                rounds: int = typer.Option(1000)) -> None:
-        """Make the challenger champion only if the SPRT or the intervals say it is better."""
-        from ui.tabs.leaderboard import promote_if_earned
-
-        d = promote_if_earned(services(ctx).store, challenger=challenger, p1=p1, alpha=alpha, beta=beta,
-                              rounds=rounds)
+    def promote_cmd(ctx: typer.Context, challenger: str = typer.Option(None, help="Default: the newest adapter."),
+                    json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Make the challenger champion only if the sequential test says it is better."""
+        sv = services(ctx)
+        d = promote(sv.store, sv.settings, challenger=challenger)
         if json_out:
             emit_json(d)
             return
@@ -109,6 +138,14 @@ def register(app: typer.Typer) -> None:
         pw = password or getpass.getpass(f"password for {name}: ")
         add_rater(services(ctx).settings.home, name, pw)
         out.print(f"rater {name} saved")
+
+    @raters.command("init")
+    def rater_init(ctx: typer.Context) -> None:
+        """First start of a server: with no account yet, create "owner" and print its password once."""
+        from ui.auth import ensure_owner_account
+
+        if ensure_owner_account(services(ctx).settings.home, say=lambda line: typer.echo(line)) is None:
+            typer.echo("idiolect: rater accounts exist; none created")
 
     @raters.command("remove")
     def rater_remove(ctx: typer.Context, name: str) -> None:

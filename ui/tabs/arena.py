@@ -3,20 +3,29 @@
 Blindness is kept server-side: the session holds only a battle id; which model sits on which
 side is read from the store by `Arena.vote` after the vote is appended. Keys: 1/A left,
 2/B right, 3/T tie, 4/X both bad, N new battle (ignored while typing).
+
+A vote is idempotent. Its key is the battle the session holds plus the rater, so when the
+answer to a vote is lost (the browser shows a connection error; gradio_client raises
+CancelledError) the rater just votes again: the same vote returns the same reveal and is
+stored once; a different choice on a voted battle is refused, saying so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 import gradio as gr
+import httpx
 
 from core.errors import IdiolectError
-from eval.arena import Arena, OpenAIStreams
+from core.store.arena import AlreadyVoted
+from eval.arena import Arena, Contestant, OpenAIStreams, Reveal, contestants_from_registry
 from ui.retrain_trigger import RetrainTrigger, retrain_status
 
 LABEL = "Arena"
@@ -43,6 +52,42 @@ if (!window.__idiolectArenaKeys) {
 """
 
 
+def endpoint_alive(base_url: str, *, timeout: float = 2.0) -> bool:
+    """Tell whether a server answers at an OpenAI-compatible `base_url` (GET …/models; any HTTP reply counts)."""
+    try:
+        httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+class LiveContestants:
+    """The registry's served models whose endpoint answers a probe: a battle never goes to a dead port.
+
+    The registry learns that a server stopped when its job is polled; between that moment and
+    the next poll, the probe (cached for `ttl` seconds per endpoint) keeps the arena honest.
+    """
+
+    def __init__(self, store: Any, *, probe: Callable[[str], bool] = endpoint_alive, ttl: float = 5.0) -> None:
+        self._store, self._probe, self._ttl = store, probe, ttl
+        self._seen: dict[str, tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def alive(self, endpoint: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._seen.get(endpoint)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        ok = self._probe(endpoint)
+        with self._lock:
+            self._seen[endpoint] = (now, ok)
+        return ok
+
+    def __call__(self) -> list[Contestant]:
+        return [c for c in contestants_from_registry(self._store) if c.endpoint and self.alive(c.endpoint)]
+
+
 def make_arena(services: Any) -> Arena:
     """Build the Arena over the app's services (a ready one in `services.arena` wins, e.g. in tests)."""
     ready = getattr(services, "arena", None)
@@ -62,8 +107,8 @@ def make_arena(services: Any) -> Arena:
     def retrieve(query: str) -> list[str]:
         return [h.text for h in services.message_index.search(query, k=4)]
 
-    return Arena(store, OpenAIStreams(), champion=current_champion, style_card=style_card, retrieve=retrieve,
-                 on_vote=retrain_trigger(services))
+    return Arena(store, OpenAIStreams(), champion=current_champion, contestants=LiveContestants(store),
+                 style_card=style_card, retrieve=retrieve, on_vote=retrain_trigger(services))
 
 
 def retrain_trigger(services: Any) -> RetrainTrigger:
@@ -146,15 +191,34 @@ def cast_vote(arena: Arena, choice: str, battle_id: str | None, shown_at: float 
     if not battle_id:
         raise gr.Error("Start a battle first (button or key N).")
     latency = int((time.time() - shown_at) * 1000) if shown_at else None
+    rater = _rater(rater_name, request)
     try:
-        reveal = arena.vote(battle_id, choice, rater=_rater(rater_name, request), written_answer=written,
-                            latency_ms=latency)
+        reveal = arena.vote(battle_id, choice, rater=rater, written_answer=written, latency_ms=latency)
+    except AlreadyVoted:
+        reveal = stored_reveal(arena, battle_id, rater, choice)  # a retry of a vote whose answer was lost
     except IdiolectError as e:
         raise gr.Error(str(e)) from e
-    # The buttons are switched off and the written answer cleared by a follow-up event (see
-    # build): an update to a button makes Gradio build a Button to render it, and every
-    # output value is rendered on a worker thread; together they cost more than the vote.
-    return {"reveal": reveal.describe(), "battle": None, "shown_at": None}
+    # The battle stays in the session, so a retry finds it. The buttons are switched off and
+    # the written answer cleared by a follow-up event (see build): an update to a button makes
+    # Gradio build a Button to render it, and every output value is rendered on a worker
+    # thread; together they cost more than the vote.
+    return {"reveal": reveal.describe(), "shown_at": None}
+
+
+def stored_reveal(arena: Arena, battle_id: str, rater: str, choice: str) -> Reveal:
+    """Return the reveal of the vote this rater already cast on the battle, if `choice` is that vote.
+
+    Raises:
+        gr.Error: the rater voted differently: the first vote stands (votes are facts).
+
+    """
+    mine = next(v for v in arena.store.arena.votes_for(battle_id) if v.rater == rater)
+    if mine.choice.value != choice:
+        raise gr.Error(f"You already voted on this battle ({mine.choice.value.replace('_', ' ')}); that vote "
+                       "stands. Start a new battle (N).")
+    battle = arena.store.arena.battle(battle_id)
+    winner = {"left": mine.left_model, "right": mine.right_model}.get(choice)
+    return Reveal(battle_id, choice, mine.left_model, mine.right_model, winner, battle.flags)
 
 
 def build(services: Any) -> None:

@@ -2,6 +2,8 @@
 
 Everything is recomputed from the vote log on Refresh (votes are facts, ratings are views).
 Nothing is computed at build time, so the page the browser first receives names no model.
+The promotion test's design is shown, not adjustable: each duel keeps the design it got at
+its first look (eval/promotion.py), so refreshing cannot shop for a friendlier alpha.
 """
 
 from __future__ import annotations
@@ -11,16 +13,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from eval.sequential import arena_summary
+from ui.commands.arena import promote, summary
 
 LABEL = "Leaderboard"
-
-
-def _champion(services: Any) -> str | None:
-    from training.registry import champion  # torch-free registry access
-
-    rec = champion(services.store)
-    return rec.name if rec else None
 
 
 def interval_plot(summary: dict[str, Any]) -> Any:
@@ -88,20 +83,19 @@ def status_text(summary: dict[str, Any]) -> str:
     if summary["votes"] and n_prompts < 10:
         lines.append(f"- The intervals rest on only {n_prompts} prompt(s): treat them as rough "
                      "until there are 10 or more.")
-    s = summary["settings"]
-    lines.append(f"\n<small>SPRT p1 = {s['p1']}, α = {s['alpha']}, β = {s['beta']}; "
-                 "ties and both-bad count as half a win in the ratings and are left out of the win rates "
-                 "shown here.</small>")
+    designs = "; ".join(f"{t['challenger']}: p1 = {t['design']['p1']}, α = {t['design']['alpha']}, "
+                        f"β = {t['design']['beta']}, cap {t['design']['max_votes']} votes" for t in summary["sprt"])
+    lines.append(f"\n<small>Sequential test design, fixed for each duel at its first look: {designs or 'none yet'}. "
+                 "Ties and both-bad count as half a win in the ratings and are left out of the win rates "
+                 "shown here; the intervals describe, only the sequential test promotes.</small>")
     return "\n".join(lines)
 
 
-def refresh(store: Any, champion: str | None, p1: float, alpha: float, beta: float,
-            rounds: int) -> dict[str, Any]:
+def refresh(store: Any, settings: Any, rounds: int) -> dict[str, Any]:
     """Recompute every leaderboard view from the vote log."""
-    votes = store.arena.votes()
-    summary = arena_summary(votes, champion=champion, rounds=int(rounds), p1=p1, alpha=alpha, beta=beta)
-    return {"status": status_text(summary), "plot": interval_plot(summary), "ratings": ratings_table(summary),
-            "matrix": win_matrix_table(summary), "counts": counts_table(summary)}
+    data = summary(store, settings, rounds=int(rounds))
+    return {"status": status_text(data), "plot": interval_plot(data), "ratings": ratings_table(data),
+            "matrix": win_matrix_table(data), "counts": counts_table(data)}
 
 
 def build(services: Any) -> None:
@@ -109,11 +103,8 @@ def build(services: Any) -> None:
     gr.Markdown("### Leaderboard\nRatings are recomputed from every vote; intervals resample prompts.")
     with gr.Row():
         go = gr.Button("Refresh", variant="primary", elem_id="leaderboard-refresh", scale=1)
-        with gr.Accordion("Test settings", open=False):
-            p1 = gr.Slider(0.55, 0.9, value=0.65, step=0.01, label="Win rate worth detecting (p1)")
-            alpha = gr.Slider(0.01, 0.2, value=0.05, step=0.01, label="False promotion rate (α)")
-            beta = gr.Slider(0.05, 0.4, value=0.2, step=0.01, label="Miss rate (β)")
-            rounds = gr.Slider(200, 5000, value=1000, step=100, label="Bootstrap rounds")
+        with gr.Accordion("View settings", open=False):
+            rounds = gr.Slider(200, 5000, value=1000, step=100, label="Bootstrap rounds (intervals only)")
     status = gr.Markdown(elem_id="leaderboard-status")
     plot = gr.Plot(label="Ratings with 95% intervals")
     ratings = gr.Dataframe(label="Ratings", interactive=False, elem_id="leaderboard-ratings")
@@ -121,37 +112,13 @@ def build(services: Any) -> None:
     counts = gr.Dataframe(label="Votes per pair", interactive=False)
     comp = {"status": status, "plot": plot, "ratings": ratings, "matrix": matrix, "counts": counts}
 
-    def refresh_fn(p: float, a: float, b: float, r: float) -> dict[Any, Any]:
-        # The champion changes here only when the sequential test or the intervals say so.
-        decision = promote_if_earned(services.store, p1=p, alpha=a, beta=b, rounds=int(r))
-        d = refresh(services.store, _champion(services), p, a, b, int(r))
+    def refresh_fn(r: float) -> dict[Any, Any]:
+        # The champion changes here only when the sequential test says so, under the duel's fixed design.
+        decision = promote(services.store, services.settings)
+        d = refresh(services.store, services.settings, int(r))
         if decision["promote"]:
             d["status"] = f"**New champion: {decision['champion']}.** {decision['reason']}.\n\n" + d["status"]
         return {comp[k]: v for k, v in d.items()}
 
-    go.click(refresh_fn, [p1, alpha, beta, rounds], list(comp.values()), api_name="leaderboard")
+    go.click(refresh_fn, [rounds], list(comp.values()), api_name="leaderboard")
 
-
-def promote_if_earned(store: Any, *, challenger: str | None = None, p1: float = 0.65, alpha: float = 0.05,
-                      beta: float = 0.2, rounds: int = 1000) -> dict[str, Any]:
-    """Make `challenger` (default: the newest adapter) champion if, and only if, the evidence says so.
-
-    Without a champion the oldest base model is the one to beat. Returns the decision with
-    its plain-words reason; the registry changes only when `promote` is true.
-    """
-    from eval.sequential import promotion
-    from training.registry import adapters, champion, set_champion
-
-    champ = champion(store)
-    holder = champ.name if champ else next((m.name for m in store.registry.list_models(kind="base")), None)
-    if challenger is None:
-        pool = [a for a in adapters(store) if a.name != holder]
-        challenger = pool[-1].name if pool else None
-    if holder is None or challenger is None or challenger == holder:
-        return {"promote": False, "champion": holder, "challenger": challenger,
-                "reason": "nothing to compare: need a champion (or base model) and a different challenger"}
-    decision = promotion(store.arena.votes(), holder, challenger, p1=p1, alpha=alpha, beta=beta, rounds=rounds)
-    if decision["promote"]:
-        set_champion(store, challenger)
-    return {**decision, "champion": challenger if decision["promote"] else holder, "challenger": challenger,
-            "previous": holder}
