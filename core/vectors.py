@@ -8,6 +8,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from core.errors import ConfigError
+
 if TYPE_CHECKING:
     from core.config import Settings
     from core.embed import Embedder
@@ -32,22 +34,12 @@ class VectorIndex:
     def __init__(self, collection: Any, embedder: Embedder) -> None:
         self._col = collection
         self.embedder = embedder
+        self.name = str(getattr(collection, "name", ""))
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder, client: Any = None) -> VectorIndex:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        chroma_settings = ChromaSettings(anonymized_telemetry=False)
         if client is None:
-            if settings.chroma_url:
-                u = urlparse(settings.chroma_url)
-                client = chromadb.HttpClient(
-                    host=u.hostname or "localhost", port=u.port or 8000,
-                    ssl=u.scheme == "https", settings=chroma_settings,
-                )
-            else:
-                client = chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+            client = chroma_client(settings.chroma_url, settings.chroma_path)
         # The embedder's name is part of the collection name: vectors from two models never mix.
         name = f"{settings.chroma_collection}-{_slug(embedder.name)}-{embedder.dim}"
         col = client.get_or_create_collection(
@@ -104,10 +96,30 @@ class VectorIndex:
                                        strict=True)
         ]
 
-    def get_vectors(self, ids: list[str]) -> np.ndarray:
+    def get_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Return the stored vectors among `ids` (absent ids are left out)."""
+        if not ids:
+            return {}
         r = self._col.get(ids=ids, include=["embeddings"])
-        order = {i: n for n, i in enumerate(r["ids"])}
-        return np.asarray([r["embeddings"][order[i]] for i in ids], dtype=np.float32)
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(r["ids"], r["embeddings"], strict=True)}
+
+
+def chroma_client(url: str | None, path: Any) -> Any:
+    """Return an HttpClient for a Chroma server at `url`, else an embedded PersistentClient at `path`.
+
+    Chroma's anonymized telemetry is off either way (it is a no-op in 1.5, but stays off).
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if url:
+        u = urlparse(url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ConfigError(f"chroma_url {url!r} is not an http(s)://host:port URL")
+        return chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
+                                   ssl=u.scheme == "https", settings=chroma_settings)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
 def _slug(s: str) -> str:

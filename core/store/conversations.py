@@ -1,17 +1,18 @@
-"""Imports, conversations, messages, redactions and the chunk ledger of the vector index."""
+"""Imports, conversations, messages and redactions (their chunks: core/store/chunks.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from core.db import ChunkRow, ConversationRow, ImportRow, MessageRow, RedactionRow, SourceFileRow
+from core.db import ConversationRow, ImportRow, MessageRow, RedactionRow, SourceFileRow
 from core.errors import NotFound
 from core.schemas import Conversation, Redaction, Role, StoredMessage, utcnow
+from core.store.chunks import write_conversation_chunks
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -41,8 +42,13 @@ class ImportWriter:
             MessageRow.conversation_id == conversation_id))
         return row.content_hash, row.updated_at, int(n or 0)
 
-    def put(self, conv: Conversation, content_hash: str, redactions: list[Redaction]) -> None:
-        """Insert or replace a (scrubbed) conversation with all its messages."""
+    def put(self, conv: Conversation, content_hash: str, redactions: list[Redaction],
+            chunks: Sequence[Mapping[str, Any]] | None = None) -> int:
+        """Insert or replace a (scrubbed) conversation with all its messages; returns chunks new or changed.
+
+        `chunks` (from agent.index.conversation_chunks) become the conversation's searchable
+        rows in this same transaction: the words are searchable once the file commits.
+        """
         self._s.execute(delete(MessageRow).where(MessageRow.conversation_id == conv.id))
         self._s.execute(delete(RedactionRow).where(RedactionRow.conversation_id == conv.id))
         row = self._s.get(ConversationRow, conv.id)
@@ -77,6 +83,7 @@ class ImportWriter:
                      kind=r.kind, field=r.field, start=r.start, length=r.length)
                 for r in redactions
             ])
+        return write_conversation_chunks(self._s, conv.id, chunks) if chunks is not None else 0
 
     def record_source(self, label: str, sha256: str, size: int) -> None:
         row = self._s.get(SourceFileRow, label)
@@ -172,12 +179,13 @@ class ConversationStore:
             abandoned = dict(s.execute(
                 select(MessageRow.role, func.count()).where(MessageRow.on_shown_branch.is_(False))
                 .group_by(MessageRow.role)).all())
-            chunks = s.scalar(select(func.count()).select_from(ChunkRow)) or 0
+        chunks = self._store.chunks.counts()
         return dict(conversations=convs, person_messages=by_role.get("person", 0),
                     assistant_messages=by_role.get("assistant", 0),
                     abandoned_person_messages=abandoned.get("person", 0),
                     abandoned_assistant_messages=abandoned.get("assistant", 0),
-                    redactions=self.redaction_counts(), chunks_indexed=chunks)
+                    redactions=self.redaction_counts(), chunks_indexed=chunks["chunks"],
+                    chunks_embedded=chunks["embedded"], chunks_pending_embedding=chunks["pending"])
 
     def redaction_counts(self) -> dict[str, int]:
         with self._store.session() as s:
@@ -192,28 +200,6 @@ class ConversationStore:
                 .order_by(RedactionRow.id).limit(limit)).all()
             return [dict(kind=r.kind, conversation=title or r.conversation_id, message_id=r.message_id,
                          field=r.field, start=r.start, length=r.length) for r, title in rows]
-
-    # ---- chunk ledger
-    def chunk_hashes(self, conversation_ids: Iterable[str]) -> dict[str, str]:
-        with self._store.session() as s:
-            return dict(s.execute(select(ChunkRow.id, ChunkRow.text_hash).where(
-                ChunkRow.conversation_id.in_(list(conversation_ids)))).all())
-
-    def all_chunk_hashes(self) -> dict[str, str]:
-        with self._store.session() as s:
-            return dict(s.execute(select(ChunkRow.id, ChunkRow.text_hash)).all())
-
-    def put_chunks(self, rows: list[dict[str, str]]) -> None:
-        if not rows:
-            return
-        with self._store.session() as s:
-            s.execute(delete(ChunkRow).where(ChunkRow.id.in_([r["id"] for r in rows])))
-            s.execute(insert(ChunkRow), rows)
-
-    def drop_chunks(self, ids: list[str]) -> None:
-        if ids:
-            with self._store.session() as s:
-                s.execute(delete(ChunkRow).where(ChunkRow.id.in_(ids)))
 
     def conversation_titles(self, ids: Iterable[str]) -> dict[str, str]:
         with self._store.session() as s:
