@@ -33,12 +33,14 @@ class Candidate:
         return set(re.findall(r"\w+", self.text.lower()))
 
 
-def rrf(lists: dict[str, Sequence[tuple[str, str]]], k: int = RRF_K) -> list[Candidate]:
+def rrf(lists: dict[str, Sequence[tuple[str, str]]], k: int = RRF_K,
+        weights: dict[str, float] | None = None) -> list[Candidate]:
     """Fuse ranked lists of (key, chunk_id), best first, into candidates ordered by fused score.
 
     Each candidate's `rel` is scaled so that first place in every list scores 1.0. Its
-    chunk is the one that ranked best in any list.
+    chunk is the one that ranked best in any list. `weights` scale each list's votes (default 1).
     """
+    weights = weights or {}
     out: dict[str, Candidate] = {}
     best_rank: dict[str, int] = {}
     for name, ranked in lists.items():
@@ -47,10 +49,10 @@ def rrf(lists: dict[str, Sequence[tuple[str, str]]], k: int = RRF_K) -> list[Can
             if name in c.ranks:
                 continue
             c.ranks[name] = r
-            c.rel += 1.0 / (k + r)
+            c.rel += weights.get(name, 1.0) / (k + r)
             if r < best_rank.get(key, 1 << 30):
                 best_rank[key], c.chunk_id = r, chunk_id
-    used = max(1, sum(1 for ranked in lists.values() if ranked))
+    used = sum(weights.get(name, 1.0) for name, ranked in lists.items() if ranked) or 1.0
     for c in out.values():
         c.rel *= (k + 1) / used
     return sorted(out.values(), key=lambda c: (-c.rel, c.key))

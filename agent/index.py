@@ -114,16 +114,18 @@ class MessageIndex:
         return changed
 
     def ensure_current(self) -> int:
-        """Fill in rows written before the lexical index existed, or cut with another chunk size."""
+        """Fill in rows written before the lexical index existed, or cut with another chunk size.
+
+        Rows the dense index already holds keep their vectors when their text is unchanged.
+        """
         layout = self.store.kv.get(LAYOUT_KEY)
-        if layout and layout.get("chunk_chars") == self.chunk_chars:
-            return 0
-        if layout:  # the chunk size changed: every conversation is cut anew
+        if layout and layout.get("chunk_chars") != self.chunk_chars:  # every conversation is cut anew
             todo = [c["id"] for c in self.store.conversations.list_conversations()]
         else:
-            todo = self.store.chunks.legacy_conversations()
+            todo = self.store.chunks.legacy_conversations(unchunked=layout is None)
         n = self.rebuild(todo)
-        self.store.kv.put(LAYOUT_KEY, {"chunk_chars": self.chunk_chars})
+        if layout != {"chunk_chars": self.chunk_chars}:
+            self.store.kv.put(LAYOUT_KEY, {"chunk_chars": self.chunk_chars})
         return n
 
     def sync(self, conversation_ids: Iterable[str], *, progress: Progress | None = None, batch: int = 256) -> int:

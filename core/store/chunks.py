@@ -167,14 +167,20 @@ class ChunkStore:
         return {"chunks": total, "embedded": by.get((False, False), 0), "pending": by.get((False, True), 0),
                 "tombstones": by.get((True, True), 0) + by.get((True, False), 0)}
 
-    def legacy_conversations(self) -> list[str]:
-        """Conversations whose chunks predate the lexical index (rows without text) or were never chunked."""
+    def legacy_conversations(self, *, unchunked: bool = True) -> list[str]:
+        """Return conversations whose chunk rows predate the lexical index (rows without text).
+
+        With `unchunked`, also those with person messages but no chunk rows at all (imported
+        before chunks were kept).
+        """
         with self._store.session() as s:
             no_text = select(ChunkRow.conversation_id).where(ChunkRow.text == "", ChunkRow.removed.is_(False))
-            unchunked = select(ConversationRow.id).where(
-                ConversationRow.n_person > 0,
-                ~select(ChunkRow.id).where(ChunkRow.conversation_id == ConversationRow.id).exists())
-            return sorted(set(s.scalars(no_text.distinct())) | set(s.scalars(unchunked)))
+            found = set(s.scalars(no_text.distinct()))
+            if unchunked:
+                found |= set(s.scalars(select(ConversationRow.id).where(
+                    ConversationRow.n_person > 0,
+                    ~select(ChunkRow.id).where(ChunkRow.conversation_id == ConversationRow.id).exists())))
+            return sorted(found)
 
     def lexical(self, query: str, limit: int = 32, *, shown_only: bool = False,
                 conversation_ids: Sequence[str] | None = None, vendor: str | None = None) -> list[tuple[str, float]]:
