@@ -17,6 +17,9 @@ from training.retrain import set_policy  # noqa: E402
 from ui.retrain_trigger import RetrainTrigger  # noqa: E402
 from ui.services import Services  # noqa: E402
 
+# The store, arena and load tests run on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.mark.slow  # 1,000 Gradio API calls: about 30-60 s on a shared 2-core box
 def test_concurrent_raters_lose_no_vote(settings, store, no_network) -> None:
