@@ -50,6 +50,14 @@ class Store:
         """The database's dialect name: "sqlite" or "postgresql"."""
         return self.engine.dialect.name
 
+    @cached_property
+    def lock_engine(self) -> Engine:
+        """Unpooled engine for PostgreSQL advisory locks: a lock's session ends with its connection."""
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        return create_engine(self.engine.url, poolclass=NullPool)
+
     def lock(self, name: str) -> NamedLock:
         """Return the lock named `name`, shared by every process on this database (advisory lock or flock)."""
         from core.store.locks import NamedLock
@@ -112,4 +120,6 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if "lock_engine" in self.__dict__:
+            self.lock_engine.dispose()
 

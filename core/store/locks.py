@@ -39,7 +39,8 @@ class NamedLock:
     """A mutual-exclusion lock named `name` across all processes on one database.
 
     Use `with store.lock(name):` to wait for it, or `acquire(blocking=False)` to try.
-    Not re-entrant; one NamedLock object is held by one thread at a time.
+    Not re-entrant; one NamedLock object is held by one thread at a time. The lock lives
+    no longer than this object: its connection (unpooled) or file handle goes with it.
     """
 
     def __init__(self, store: Store, name: str) -> None:
@@ -60,14 +61,13 @@ class NamedLock:
         """Take the lock; with `blocking=False` return False at once if someone else holds it."""
         engine = self._store.engine
         if engine.dialect.name == "postgresql":
-            conn = engine.connect()
+            conn = self._store.lock_engine.connect()
             try:
                 fn = "pg_advisory_lock" if blocking else "pg_try_advisory_lock"
                 got = conn.execute(text(f"SELECT {fn}(:k)"), {"k": lock_key(self.name)}).scalar()
                 conn.commit()  # the lock belongs to the session, not to this transaction
             except BaseException:
-                conn.invalidate()  # never hand a connection that may hold the lock back to the pool
-                conn.close()
+                conn.close()  # unpooled: closing ends the session and any lock it took
                 raise
             if got is False:
                 conn.close()
