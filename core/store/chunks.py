@@ -70,13 +70,15 @@ class PendingChunk:
     created_at: datetime | None
 
 
-def _row(conversation_id: str, c: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+def chunk_row(conversation_id: str, c: Mapping[str, Any], *, new: bool = True) -> dict[str, Any]:
+    """Return the table row of one chunk (`new`: not yet in the dense index)."""
+    row = {
         "id": c["id"], "message_id": c["message_id"], "conversation_id": conversation_id,
         "text_hash": content_hash(c["text"]), "fts_id": fts_id(c["id"]), "text": c["text"],
         "context": c.get("context", ""), "position": int(c.get("position", 0)), "shown": bool(c.get("shown", True)),
         "pasted_share": float(c.get("pasted_share", 0.0)), "created_at": c.get("created_at"),
     }
+    return {**row, "embedded": False, "dirty": True, "removed": False} if new else row
 
 
 def write_conversation_chunks(s: Session, conversation_id: str, chunks: Sequence[Mapping[str, Any]]) -> int:
@@ -89,7 +91,7 @@ def write_conversation_chunks(s: Session, conversation_id: str, chunks: Sequence
     existing = {r.id: r for r in s.execute(
         select(ChunkRow.id, ChunkRow.text_hash, ChunkRow.embedded, ChunkRow.removed)
         .where(ChunkRow.conversation_id == conversation_id))}
-    want = {c["id"]: _row(conversation_id, c) for c in chunks}
+    want = {c["id"]: chunk_row(conversation_id, c, new=False) for c in chunks}
     gone = [i for i in existing if i not in want]
     drop = [i for i in gone if not existing[i].embedded]
     tomb = [i for i in gone if existing[i].embedded and not existing[i].removed]
@@ -100,7 +102,7 @@ def write_conversation_chunks(s: Session, conversation_id: str, chunks: Sequence
                   .values(removed=True, dirty=True, text="", context=""))
     new = [r for i, r in want.items() if i not in existing]
     if new:
-        s.execute(insert(ChunkRow), [{**r, "embedded": False, "dirty": True, "removed": False} for r in new])
+        s.execute(insert(_T), [{**r, "embedded": False, "dirty": True, "removed": False} for r in new])
     changed = 0
     rows = []
     for i, r in want.items():

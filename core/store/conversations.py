@@ -6,16 +6,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from core.db import ConversationRow, ImportRow, MessageRow, RedactionRow, SourceFileRow
+from core.db import ChunkRow, ConversationRow, ImportRow, MessageRow, RedactionRow, SourceFileRow
 from core.errors import NotFound
 from core.schemas import Conversation, Redaction, Role, StoredMessage, utcnow
-from core.store.chunks import write_conversation_chunks
+from core.store.chunks import chunk_row, write_conversation_chunks
 
 if TYPE_CHECKING:
     from core.store import Store
+
+_CONV = ConversationRow.__table__
 
 
 def _stored(r: MessageRow) -> StoredMessage:
@@ -27,18 +29,33 @@ def _stored(r: MessageRow) -> StoredMessage:
 
 
 class ImportWriter:
-    """Writes one export file inside one transaction: all of it lands, or none of it."""
+    """Writes one export file inside one transaction: all of it lands, or none of it.
+
+    Conversations new to the store are buffered and written many at a time (Core
+    executemany; a 200 MB export is tens of thousands of them), replacements at once.
+    """
+
+    FLUSH_ROWS = 2000  # buffered message rows before a write
 
     def __init__(self, session: Session, import_id: str) -> None:
         self._s = session
+        self._c = session.connection()  # Core statements on the session's transaction, without ORM overhead
         self.import_id = import_id
+        self._absent: set[str] = set()  # looked up and not stored: the next put() is an insert
+        self._buffered: set[str] = set()
+        self._rows: dict[str, list[dict[str, Any]]] = {"conversations": [], "messages": [], "redactions": [],
+                                                       "chunks": []}
 
     def existing(self, conversation_id: str) -> tuple[str, Any, int] | None:
         """(content_hash, updated_at, message count) of a stored conversation."""
-        row = self._s.get(ConversationRow, conversation_id)
+        if conversation_id in self._buffered:  # the same conversation twice in one file
+            self.flush()
+        row = self._c.execute(select(ConversationRow.content_hash, ConversationRow.updated_at).where(
+            ConversationRow.id == conversation_id)).first()
         if row is None:
+            self._absent.add(conversation_id)
             return None
-        n = self._s.scalar(select(func.count()).select_from(MessageRow).where(
+        n = self._c.scalar(select(func.count()).select_from(MessageRow).where(
             MessageRow.conversation_id == conversation_id))
         return row.content_hash, row.updated_at, int(n or 0)
 
@@ -46,12 +63,9 @@ class ImportWriter:
             chunks: Sequence[Mapping[str, Any]] | None = None) -> int:
         """Insert or replace a (scrubbed) conversation with all its messages; returns chunks new or changed.
 
-        `chunks` (from agent.index.conversation_chunks) become the conversation's searchable
+        `chunks` (from agent.chunking.conversation_chunks) become the conversation's searchable
         rows in this same transaction: the words are searchable once the file commits.
         """
-        self._s.execute(delete(MessageRow).where(MessageRow.conversation_id == conv.id))
-        self._s.execute(delete(RedactionRow).where(RedactionRow.conversation_id == conv.id))
-        row = self._s.get(ConversationRow, conv.id)
         shown = [m for m in conv.messages if m.on_shown_branch]
         values = dict(
             vendor=conv.vendor, external_id=conv.external_id, title=conv.title, created_at=conv.created_at,
@@ -60,30 +74,46 @@ class ImportWriter:
             n_assistant=sum(m.role is Role.assistant for m in shown),
             n_abandoned=len(conv.messages) - len(shown), meta=conv.meta,
         )
-        if row is None:
-            self._s.add(ConversationRow(id=conv.id, **values))
-        else:
-            for k, v in values.items():
-                setattr(row, k, v)
-        self._s.flush()
-        if conv.messages:
-            # Core inserts, not ORM objects: the session must not grow with the export.
-            self._s.execute(insert(MessageRow), [
-                dict(id=m.id, conversation_id=conv.id, parent_id=m.parent_id, role=m.role.value, text=m.text,
-                     own_text=m.own_text, pasted_share=m.pasted_share, created_at=m.created_at,
-                     on_shown_branch=m.on_shown_branch, position=m.position,
-                     meta={**m.meta,
-                           **({"attachments": [a.model_dump() for a in m.attachments]} if m.attachments else {}),
-                           **({"has_non_text": True} if m.has_non_text else {})})
-                for m in conv.messages
-            ])
-        if redactions:
-            self._s.execute(insert(RedactionRow), [
-                dict(import_id=self.import_id, conversation_id=r.conversation_id, message_id=r.message_id,
-                     kind=r.kind, field=r.field, start=r.start, length=r.length)
-                for r in redactions
-            ])
+        messages = [
+            dict(id=m.id, conversation_id=conv.id, parent_id=m.parent_id, role=m.role.value, text=m.text,
+                 own_text=m.own_text, pasted_share=m.pasted_share, created_at=m.created_at,
+                 on_shown_branch=m.on_shown_branch, position=m.position,
+                 meta={**m.meta,
+                       **({"attachments": [a.model_dump() for a in m.attachments]} if m.attachments else {}),
+                       **({"has_non_text": True} if m.has_non_text else {})})
+            for m in conv.messages
+        ]
+        reds = [dict(import_id=self.import_id, conversation_id=r.conversation_id, message_id=r.message_id,
+                     kind=r.kind, field=r.field, start=r.start, length=r.length) for r in redactions]
+        if conv.id in self._absent:
+            self._absent.discard(conv.id)
+            self._buffered.add(conv.id)
+            self._rows["conversations"].append({"id": conv.id, **values})
+            self._rows["messages"] += messages
+            self._rows["redactions"] += reds
+            self._rows["chunks"] += [chunk_row(conv.id, c) for c in chunks or ()]
+            if len(self._rows["messages"]) >= self.FLUSH_ROWS:
+                self.flush()
+            return len(chunks or ())
+        self.flush()
+        self._c.execute(delete(MessageRow).where(MessageRow.conversation_id == conv.id))
+        self._c.execute(delete(RedactionRow).where(RedactionRow.conversation_id == conv.id))
+        if self._c.execute(update(_CONV).where(_CONV.c.id == conv.id).values(**values)).rowcount == 0:
+            self._c.execute(insert(_CONV), [{"id": conv.id, **values}])
+        if messages:
+            self._c.execute(insert(MessageRow.__table__), messages)
+        if reds:
+            self._c.execute(insert(RedactionRow.__table__), reds)
         return write_conversation_chunks(self._s, conv.id, chunks) if chunks is not None else 0
+
+    def flush(self) -> None:
+        """Write the buffered new conversations (Core executemany: the session never grows)."""
+        for name, table in (("conversations", _CONV), ("messages", MessageRow.__table__),
+                            ("redactions", RedactionRow.__table__), ("chunks", ChunkRow.__table__)):
+            if self._rows[name]:
+                self._c.execute(insert(table), self._rows[name])
+                self._rows[name] = []
+        self._buffered.clear()
 
     def record_source(self, label: str, sha256: str, size: int) -> None:
         row = self._s.get(SourceFileRow, label)
@@ -123,7 +153,9 @@ class ConversationStore:
     def writer(self, import_id: str) -> Iterator[ImportWriter]:
         """One transaction for one file: rolled back whole if anything in it fails."""
         with self._store.session() as s:
-            yield ImportWriter(s, import_id)
+            w = ImportWriter(s, import_id)
+            yield w
+            w.flush()
 
     # ---- reads
     def conversation(self, conversation_id: str) -> dict[str, Any]:
