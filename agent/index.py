@@ -9,6 +9,7 @@ ranking (reciprocal rank fusion) and works with whatever part of the dense index
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -27,6 +28,7 @@ from core.vectors import VectorIndex
 __all__ = ["CONTEXT_CHARS", "FILL_LOCK", "FillReport", "MessageIndex", "conversation_chunks", "dense_status",
            "split_chunks"]
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 Mode = Literal["fused", "lexical", "dense"]
 FILL_LOCK = "dense-index-fill"  # one filler at a time, across processes and machines
@@ -225,7 +227,13 @@ class MessageIndex:
         if mode in ("fused", "dense") and self.vectors.count() > 0:
             q = self.embedder.encode([query])[0]
             where_dense = _chroma_where(filt.get("shown_only", False), filt.get("conversation_ids"), filt.get("vendor"))
-            hits = self.vectors.query_vector(q, n, where_dense, with_vectors=diverse)
+            try:
+                hits = self.vectors.query_vector(q, n, where_dense, with_vectors=diverse)
+            except Exception:  # the dense index is a bonus while it fills: words still answer
+                if mode == "dense":
+                    raise
+                log.exception("dense search failed; answering from the lexical index alone")
+                hits = []
             lists["dense"] = [(h.id, h.id) for h in hits]
             cosine = {h.id: h.score for h in hits}
             vectors = {h.id: h.vector for h in hits if h.vector is not None}

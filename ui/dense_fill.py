@@ -8,6 +8,7 @@ fill lock); progress lives in the store, so any process can show it.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from core.store import Store
 
 LOG_NAME = "dense-index.log"
+log = logging.getLogger(__name__)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -45,6 +47,26 @@ def start_background_fill(settings: Settings, *, batch: int | None = None) -> su
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     threading.Thread(target=proc.wait, name="dense-fill-reaper", daemon=True).start()  # no zombie left behind
     return proc
+
+
+def start_fill(services: Any) -> None:
+    """Fill the meaning index in the background from a long-running process (the app).
+
+    With an embedded Chroma folder the app fills it on a thread of its own: one process
+    then owns the folder, and its searches keep seeing every vector as it lands. With a
+    Chroma server the worker is a separate process, as from the CLI.
+    """
+    if services.settings.chroma_url:
+        start_background_fill(services.settings)
+        return
+
+    def run() -> None:
+        try:
+            services.message_index.fill()
+        except Exception:  # recorded in the store (dense_status shows it); the app carries on
+            log.exception("filling the dense index failed")
+
+    threading.Thread(target=run, name="dense-index-fill", daemon=True).start()
 
 
 def progress_line(status: dict[str, Any]) -> str:

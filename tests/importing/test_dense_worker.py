@@ -39,11 +39,16 @@ def _wait(store, until, timeout: float = 240.0) -> dict:  # noqa: ANN001
 def test_the_import_returns_at_once_and_a_worker_fills_the_meaning_index(services) -> None:
     s = _cli(services, "import", str(EXPORTS / "claude"))
     assert s["chunks_embedded"] == 0  # back before anything was embedded: the worker does that
+    # This process opens the embedded Chroma folder while the worker writes to it ...
+    first = services.message_index.search("wiring a subpanel for the GPU room", 1)
+    assert first[0].conversation_title == "Subpanel for the GPU room"  # words answer meanwhile
     st = _wait(services.store, lambda st: st["embedded"] == st["chunks"] and not st["filling"])
     assert st["chunks"] == s["chunks_indexed"] and services.index.count() == st["chunks"]
     assert (services.settings.jobs_dir / "dense-index.log").exists()
-    hit = services.message_index.search("wiring a subpanel for the GPU room", 1, mode="dense")[0]
-    assert hit.conversation_title == "Subpanel for the GPU room"
+    # ... and its reader still sees every vector the other process wrote.
+    hits = services.message_index.search("wiring a subpanel for the GPU room", 3, mode="dense")
+    assert hits[0].conversation_title == "Subpanel for the GPU room" and hits[0].meta["cosine"] > 0.3
+    assert len(services.index.get_vectors([h.chunk_id for h in hits])) == len(hits)
 
 
 @pytest.mark.slow

@@ -227,5 +227,8 @@ def register(app: typer.Typer) -> None:
             from ui.sample import sample_paths
 
             console.print("Importing the bundled sample export…")
-            run_import(sv, [str(p) for p in sample_paths()])
+            run_import(sv, [str(p) for p in sample_paths()], index=False)
+            from ui.dense_fill import start_fill
+
+            start_fill(sv)  # the app fills the meaning index itself while it serves
         launch(build_app(sv), sv, host=host, port=port, open_browser=open_browser)
