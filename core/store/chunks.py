@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Boolean, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.db import ChunkRow, ConversationRow
 from core.schemas import content_hash
+from core.store import fulltext
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -190,32 +191,9 @@ class ChunkStore:
         terms = query_terms(query)
         if not terms:
             return []
-        where = ["NOT c.removed"]
-        params: dict[str, Any] = {"n": int(limit)}
-        if shown_only:
-            where.append("c.shown")
-        if vendor:
-            where.append("c.conversation_id LIKE :vendor")
-            params["vendor"] = f"{vendor}:%"
-        if conversation_ids is not None:
-            where.append("c.conversation_id IN :cids")
-            params["cids"] = list(conversation_ids)
-        cond = " AND ".join(where)
-        if self._store.dialect == "postgresql":
-            params["q"] = " | ".join(terms)
-            sql = ("SELECT c.id, ts_rank(c.tsv, q, 1) AS score FROM chunks c, to_tsquery('english', :q) q "
-                   f"WHERE c.tsv @@ q AND {cond} ORDER BY score DESC, c.id LIMIT :n")
-        else:
-            params["q"] = " OR ".join(f'"{t}"' for t in terms)
-            # bm25() is lower-is-better; negate it so every backend answers higher-is-better.
-            sql = ("SELECT c.id, -bm25(chunks_fts) AS score FROM chunks_fts "
-                   "JOIN chunks c ON c.fts_id = chunks_fts.rowid "
-                   f"WHERE chunks_fts MATCH :q AND {cond} ORDER BY score DESC, c.id LIMIT :n")
-        stmt = text(sql)
-        if conversation_ids is not None:
-            stmt = stmt.bindparams(bindparam("cids", expanding=True))
         with self._store.session() as s:
-            return [(i, float(sc)) for i, sc in s.execute(stmt, params)]
+            return fulltext.search(s, self._store.dialect, terms, limit, shown_only=shown_only,
+                                   conversation_ids=conversation_ids, vendor=vendor)
 
     def rows(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Return the live rows among `ids`, with their conversation's title (for showing hits)."""
