@@ -25,9 +25,9 @@ SUBPANEL = "claude:553121cb-1606-42f0-b931-3ab0a42a3b50"
 class NoEmbedder:
     """Stands in for the embedder where nothing may be embedded (any call fails the test)."""
 
-    name, dim = "bundled:all-MiniLM-L6-v2", 384
+    name, dim, batch_size = "bundled:all-MiniLM-L6-v2", 384, 64
 
-    def encode(self, texts):  # noqa: ANN001, ANN201
+    def encode(self, texts, **kw):  # noqa: ANN001, ANN003, ANN201
         raise AssertionError(f"embedded {len(texts)} texts; the lexical path must not embed")
 
 
@@ -36,13 +36,13 @@ class FailingEmbedder:
 
     def __init__(self, real, fail_on: int) -> None:  # noqa: ANN001
         self.real, self.fail_on, self.calls = real, fail_on, 0
-        self.name, self.dim = real.name, real.dim
+        self.name, self.dim, self.batch_size = real.name, real.dim, real.batch_size
 
-    def encode(self, texts):  # noqa: ANN001, ANN201
+    def encode(self, texts, **kw):  # noqa: ANN001, ANN003, ANN201
         self.calls += 1
         if self.calls == self.fail_on:
             raise RuntimeError("worker lost power")
-        return self.real.encode(texts)
+        return self.real.encode(texts, **kw)
 
 
 def _cli(services, *args) -> dict:
