@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,8 +38,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def db_backend(request: pytest.FixtureRequest) -> str:
-    """The store's backend: SQLite unless the test is parametrized over both (`both_backends`)."""
-    return getattr(request, "param", "sqlite")
+    """The store's backend: SQLite unless the test is parametrized over both (`both_backends`).
+
+    IDIOLECT_TEST_BACKEND=postgresql makes PostgreSQL the default for every other test too
+    (a whole-suite check of the SQL paths; CI runs the marked tests on both).
+    """
+    return getattr(request, "param", os.environ.get("IDIOLECT_TEST_BACKEND", "sqlite"))
 
 
 @pytest.fixture
