@@ -182,7 +182,12 @@ class ConversationStore:
             return [_stored(r) for r in s.scalars(stmt.order_by(MessageRow.position, MessageRow.id))]
 
     def messages(self, *, role: str | None = None, shown_only: bool = True,
-                 conversation_ids: Iterable[str] | None = None) -> list[StoredMessage]:
+                 conversation_ids: Iterable[str] | None = None, newest: int | None = None) -> list[StoredMessage]:
+        """Return messages in conversation order; with `newest`, only that many of the most recent ones.
+
+        `newest` bounds memory for whole-history statistics (the voice profile): a heavy
+        user's history is hundreds of thousands of messages.
+        """
         stmt = select(MessageRow)
         if role:
             stmt = stmt.where(MessageRow.role == Role(role).value)
@@ -190,6 +195,9 @@ class ConversationStore:
             stmt = stmt.where(MessageRow.on_shown_branch.is_(True))
         if conversation_ids is not None:
             stmt = stmt.where(MessageRow.conversation_id.in_(list(conversation_ids)))
+        if newest is not None:
+            recent = stmt.order_by(MessageRow.created_at.desc().nulls_last(), MessageRow.id).limit(newest).subquery()
+            stmt = select(MessageRow).join(recent, recent.c.id == MessageRow.id)
         with self._store.session() as s:
             return [_stored(r) for r in s.scalars(
                 stmt.order_by(MessageRow.conversation_id, MessageRow.position, MessageRow.id))]
