@@ -235,12 +235,12 @@ class MessageIndex:
         vectors: dict[str, Any] = {}
         if mode in ("fused", "lexical"):
             lists["lexical"] = [(c, c) for c, _ in self.store.chunks.lexical(query, n, **filt)]
-        if mode in ("fused", "dense") and self.vectors.count() > 0:
-            q = self.embedder.encode([query])[0]
+        if mode in ("fused", "dense"):
             where_dense = _chroma_where(filt.get("shown_only", False), filt.get("conversation_ids"), filt.get("vendor"))
             try:
-                hits = self.vectors.query_vector(q, n, where_dense, with_vectors=diverse)
-            except Exception:  # the dense index is a bonus while it fills: words still answer
+                hits = (self.vectors.query_vector(self.embedder.encode([query])[0], n, where_dense,
+                                                  with_vectors=diverse) if self.vectors.count() > 0 else [])
+            except Exception:  # the dense index is a bonus while it fills (or its server is away): words answer
                 if mode == "dense":
                     raise
                 log.exception("dense search failed; answering from the lexical index alone")
