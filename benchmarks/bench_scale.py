@@ -172,10 +172,10 @@ def write_section(title: str, lines: list[str]) -> None:
     """Replace (or append) the `## title` section of scale.md."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Scale (issue 15)\n"
     parts = text.split("\n## ")
-    head, sections = parts[0], {p.split("\n", 1)[0]: p for p in parts[1:]}
-    sections[title] = "\n".join([title, *lines]).rstrip() + "\n"
+    head, sections = parts[0], {p.split("\n", 1)[0]: p.strip() for p in parts[1:]}
+    sections[title] = "\n".join([title, *lines]).strip()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(head.rstrip() + "\n\n" + "\n## ".join(["", *sections.values()]).lstrip("\n") + "\n")
+    RESULTS.write_text(head.rstrip() + "\n\n" + "\n\n".join(f"## {v}" for v in sections.values()) + "\n")
 
 
 def _machine() -> str:
