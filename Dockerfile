@@ -25,7 +25,7 @@ COPY agent agent
 COPY eval eval
 COPY training training
 COPY ui ui
-RUN pip install -c constraints.txt ".[train]"
+RUN pip install -c constraints.txt ".[train,postgres]"
 
 USER idiolect
 VOLUME ["/data"]

@@ -1,4 +1,9 @@
-"""Import exports end to end: discover, parse, scrub, store (one transaction per file), index."""
+"""Import exports end to end: discover, parse, scrub, store (one transaction per file), index.
+
+Each conversation's chunks are stored with it, so its words are searchable as soon as its
+file commits; embedding them (the slow part) is `MessageIndex.fill`, run here only when an
+index is passed, otherwise later by a background worker (`idiolect index`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.chunking import conversation_chunks
 from agent.importers import SourceFile, Tally, discover, read_source
 from agent.importers.text import split_own_words
 from agent.index import MessageIndex
@@ -18,7 +24,7 @@ from core.errors import ImportFailed
 from core.schemas import Conversation, ImportSummary, Redaction, Role, content_hash
 from core.store import Store
 
-# progress(stage, done, total, label): stage is "parse" (bytes) or "index" (chunks).
+# progress(stage, done, total, label): stage is "parse" (bytes) or "index" (chunks embedded).
 Progress = Callable[[str, int, int, str], None]
 
 
@@ -92,8 +98,15 @@ def import_exports(
     scrubber: Scrubber,
     index: MessageIndex | None = None,
     progress: Progress | None = None,
+    chunk_chars: int | None = None,
 ) -> ImportSummary:
-    """Import every export under `paths`. Raises ImportFailed naming the file; that file stores nothing."""
+    """Import every export under `paths`. Raises ImportFailed naming the file; that file stores nothing.
+
+    The words are searchable when this returns. With `index`, every pending chunk is also
+    embedded before it returns; without, the dense index is left to `MessageIndex.fill`.
+    `chunk_chars` (default: the index's, else 1200) is the chunk size.
+    """
+    chunk_chars = chunk_chars or (index.chunk_chars if index is not None else 1200)
     started = time.perf_counter()
     sources: list[SourceFile] = []
     for p in paths:
@@ -117,11 +130,13 @@ def import_exports(
                 if progress:
                     progress("parse", source.size, source.size, source.label)
                 continue
-            counts = _import_file(source, sha, import_id, store, scrubber, summary, redactions, changed, progress)
+            counts = _import_file(source, sha, import_id, store, scrubber, summary, redactions, changed, progress,
+                                  chunk_chars)
             files[source.label] = counts
-        if index is not None and changed:
-            summary.chunks_indexed = index.sync(
-                changed, progress=(lambda d, t: progress("index", d, t, "embedding")) if progress else None)
+        if index is not None:
+            report = index.fill(progress=(lambda d, t: progress("index", d, t, "embedding")) if progress else None,
+                                wait=True)
+            summary.chunks_embedded = report.embedded
     except ImportFailed:
         store.conversations.finish_import(import_id, "failed", {"files": files})
         raise
@@ -142,7 +157,7 @@ def _previous_file_counts(store: Store, label: str) -> dict[str, Any]:
 
 def _import_file(
     source: SourceFile, sha: str, import_id: str, store: Store, scrubber: Scrubber, summary: ImportSummary,
-    redactions: Counter[str], changed: list[str], progress: Progress | None,
+    redactions: Counter[str], changed: list[str], progress: Progress | None, chunk_chars: int,
 ) -> dict[str, Any]:
     tally = Tally()
     counts = Counter[str]()
@@ -166,7 +181,7 @@ def _import_file(
             else:
                 counts["updated" if old is not None else "new"] += 1
                 conv, log = scrub_conversation(conv, scrubber)
-                w.put(conv, h, log)
+                counts["chunks"] += w.put(conv, h, log, conversation_chunks(conv.messages, chunk_chars))
                 file_redactions.update(r.kind for r in log)
                 file_changed.append(conv.id)
             now = time.perf_counter()
@@ -185,6 +200,7 @@ def _import_file(
     summary.assistant_messages += counts["assistant_messages"]
     summary.abandoned_person_messages += counts["abandoned_person_messages"]
     summary.abandoned_assistant_messages += counts["abandoned_assistant_messages"]
+    summary.chunks_indexed += counts["chunks"]
     for k, v in tally.skipped.items():
         summary.skipped[k] = summary.skipped.get(k, 0) + v
     summary.warnings.extend(tally.warnings)

@@ -119,10 +119,17 @@ def draft_style_card(p: dict[str, Any], name: str | None = None) -> str:
     return "\n".join(lines)
 
 
+PROFILE_MESSAGES = 20_000  # per side; a 200 MB export has ~150,000 of each
+
+
 def refresh_profile(store: Store, *, name: str | None = None, force_card: bool = False) -> dict[str, Any]:
-    """Recompute the statistics; regenerate the style card unless the owner has edited it."""
-    person = store.conversations.messages(role=Role.person.value)
-    assistant = store.conversations.messages(role=Role.assistant.value)
+    """Recompute the statistics; regenerate the style card unless the owner has edited it.
+
+    The statistics read the newest PROFILE_MESSAGES messages of each side: plenty for stable
+    rates and phrases, and memory stays bounded however long the history is.
+    """
+    person = store.conversations.messages(role=Role.person.value, newest=PROFILE_MESSAGES)
+    assistant = store.conversations.messages(role=Role.assistant.value, newest=PROFILE_MESSAGES)
     profile = compute_profile(person, assistant)
     profile["updated_at"] = utcnow().isoformat()
     store.kv.put("voice_profile", profile)

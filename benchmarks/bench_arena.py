@@ -1,6 +1,7 @@
 """Arena benchmarks: vote latency without generation (store and Gradio API), BT + 1,000-round bootstrap on 10k votes.
 
     .venv/bin/python benchmarks/bench_arena.py [--quick]
+    .venv/bin/python benchmarks/bench_arena.py --processes --pg postgresql+psycopg://USER@HOST:PORT/postgres
 
 Targets (issue 6): p95 vote latency <= 200 ms; Bradley–Terry with 1,000 bootstrap rounds on
 10,000 votes <= 2 s. Everything runs on 127.0.0.1 against a temporary data home.
@@ -170,7 +171,8 @@ def _serve_app(home: str, model_url: str, conn) -> None:  # noqa: ANN001  (a mul
     store.close()
 
 
-def _rater_process(url: str, raters: list[int], per_rater: int, think_s: float, out) -> None:  # noqa: ANN001
+def _rater_process(url: str | list[str], raters: list[int], per_rater: int, think_s: float,
+                   out) -> None:  # noqa: ANN001
     """Child process: a few raters, each a gradio_client Client in its own thread; sends vote latencies.
 
     Between the answers arriving and the vote a rater pauses uniform(0, 2 * think_s) seconds
@@ -183,11 +185,14 @@ def _rater_process(url: str, raters: list[int], per_rater: int, think_s: float, 
     lat: list[float] = []
     lock = threading.Lock()
 
+    urls = [url] if isinstance(url, str) else list(url)
+
     def play(r: int) -> None:
         # ssl_verify=False: the app is plain HTTP on 127.0.0.1, so no certificate is ever
         # checked; with the default, gradio_client loads the CA bundle twice per call
         # (about 37 ms of CPU), which here would be charged to the server's latency.
-        c = Client(url, verbose=False, ssl_verify=False)
+        # With several app processes, rater r uses process r mod n (a load balancer's spread).
+        c = Client(urls[r % len(urls)], verbose=False, ssl_verify=False)
         rng = random.Random(r)
         for k in range(per_rater):
             c.predict("Type my own", f"r{r} p{k}", f"rater{r}", api_name="/new_battle")
@@ -251,10 +256,22 @@ def bench_api_votes(raters: int, per_rater: int, *, processes: int = 4, think_s:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller runs (smoke test)")
+    ap.add_argument("--processes", action="store_true",
+                    help="only the stress case through 1 and 2 real app processes (needs --pg)")
+    ap.add_argument("--pg", help="PostgreSQL server URL (postgresql+psycopg://user@host:port/db)")
+    ap.add_argument("--per-rater", type=int, default=25)
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="bench-arena-")
     os.environ["IDIOLECT_HOME"] = home
     import core  # noqa: F401  (telemetry off before gradio loads)
+
+    if args.processes:
+        if not args.pg:
+            raise SystemExit("--processes needs --pg URL (a PostgreSQL server)")
+        from benchmarks.bench_arena_procs import main_processes
+
+        main_processes(args.pg, args.per_rater)
+        return
 
     print(f"load average at start: {os.getloadavg()}")
     bt = bench_bt(2000 if args.quick else 10_000, 200 if args.quick else 1000)

@@ -63,8 +63,12 @@ def throughput(tmp: Path) -> dict:
     t = time.perf_counter()
     s = import_exports([path], store=sv.store, scrubber=Scrubber(), index=idx)
     t_import = time.perf_counter() - t
-    conversation_ids = [c["id"] for c in sv.store.conversations.list_conversations()]
-    texts = [text for text, _ in idx.desired_chunks(conversation_ids).values()]
+    from sqlalchemy import select
+
+    from core.db import ChunkRow
+
+    with sv.store.session() as sess:
+        texts = list(sess.scalars(select(ChunkRow.text).where(ChunkRow.removed.is_(False))))
     t = time.perf_counter()
     for i in range(0, len(texts), 256):
         sv.embedder.encode(texts[i : i + 256])

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
         description="sentence-transformers model: the bundled MiniLM, a local path or a cached name.",
     )
     embedding_batch_size: int = 64
+    embedding_device: str = Field("auto", description="Where to embed: auto (a GPU when present), cpu, cuda, cuda:1…")
     chunk_chars: int = Field(1200, description="Person messages longer than this are split.")
 
     base_model: str = Field(

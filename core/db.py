@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -19,6 +20,8 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    false,
+    true,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -101,13 +104,31 @@ class RedactionRow(Base):
 
 
 class ChunkRow(Base):
-    """What is in the vector index, so indexing is incremental and removable."""
+    """One searchable piece of a person message: the lexical index's row and the dense index's ledger.
+
+    Written while an export is parsed, so the text is searchable (SQLite FTS5 / PostgreSQL
+    full-text, both maintained by the database from `text`) before anything is embedded.
+    The dense (Chroma) index catches up in the background: `dirty` rows are behind it,
+    `embedded` says Chroma holds some vector under this id, and a `removed` row is a
+    tombstone kept until its vector is deleted from Chroma.
+    """
 
     __tablename__ = "chunks"
     id: Mapped[str] = mapped_column(String(320), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(300), index=True)
     conversation_id: Mapped[str] = mapped_column(String(200), index=True)
     text_hash: Mapped[str] = mapped_column(String(64))
+    # Stable 63-bit key derived from `id`: SQLite FTS5's rowid (a plain rowid can change on VACUUM).
+    fts_id: Mapped[int] = mapped_column(BigInteger, index=True, unique=True)
+    text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    context: Mapped[str] = mapped_column(Text, default="", server_default="")
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shown: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    pasted_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    embedded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(), index=True)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class KVRow(Base):
@@ -279,6 +300,20 @@ class BulkRunRow(Base):
 
 
 Index("ix_messages_conv_pos", MessageRow.conversation_id, MessageRow.position)
+# One vote per rater and battle, enforced by the database: two app processes cannot both append it.
+Index("uq_votes_battle_rater", VoteRow.battle_id, VoteRow.rater, unique=True)
+
+# Objects the migrations create outside the models (dialect-specific search machinery):
+# SQLite's FTS5 table and its shadow tables, PostgreSQL's generated tsvector column and GIN index.
+_UNMODELLED_TABLES = ("chunks_fts",)
+_UNMODELLED = {("column", "tsv"), ("index", "ix_chunks_tsv")}
+
+
+def modelled(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic `include_object`: leave the full-text machinery out of model comparisons."""
+    if type_ == "table" and name and name.startswith(_UNMODELLED_TABLES):
+        return False
+    return not (reflected and compare_to is None and (type_, name) in _UNMODELLED)
 
 
 def make_engine(url: str) -> Engine:

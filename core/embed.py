@@ -49,8 +49,12 @@ class Embedder:
         self.dim = int(getdim())
 
     @classmethod
-    def load(cls, name_or_path: str = BUNDLED_EMBEDDER, *, batch_size: int = 64) -> Embedder:
-        """Load offline. `bundled:…` means the pip-shipped MiniLM; otherwise a path or cached name."""
+    def load(cls, name_or_path: str = BUNDLED_EMBEDDER, *, batch_size: int = 64, device: str = "auto") -> Embedder:
+        """Load offline. `bundled:…` means the pip-shipped MiniLM; otherwise a path or cached name.
+
+        `device` "auto" lets sentence-transformers take a GPU when one is visible (embedding a
+        heavy user's history is hours on CPU, minutes on a GPU), else the CPU.
+        """
         from sentence_transformers import SentenceTransformer
 
         if name_or_path == BUNDLED_EMBEDDER:
@@ -60,13 +64,18 @@ class Embedder:
         else:
             target = name_or_path
         try:
-            model = SentenceTransformer(target, device="cpu", local_files_only=True)
+            model = SentenceTransformer(target, device=None if device == "auto" else device, local_files_only=True)
         except Exception as e:  # sentence-transformers raises many kinds; all mean "can't load"
             raise ConfigError(
                 f"embedding model {name_or_path!r} could not be loaded offline: {e}. "
                 "Set IDIOLECT_EMBEDDING_MODEL to a local sentence-transformers folder."
             ) from e
         return cls(model, name_or_path, batch_size)
+
+    @property
+    def device(self) -> str:
+        """Return where the model runs ("cpu", "cuda:0"…)."""
+        return str(getattr(self._model, "device", "cpu"))
 
     def encode(self, texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
         """Embed `texts`; shape (n, dim)."""

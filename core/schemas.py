@@ -97,7 +97,8 @@ class ImportSummary(BaseModel):
     skipped: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     redactions: dict[str, int] = Field(default_factory=dict)
-    chunks_indexed: int = 0
+    chunks_indexed: int = Field(0, description="Chunks made searchable (new or changed) by this import.")
+    chunks_embedded: int = Field(0, description="Chunks embedded into the dense index during the import.")
     seconds: float = 0.0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,9 +33,41 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_backends` run once on SQLite and once on PostgreSQL."""
+    if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def settings(_isolated_home: Path) -> Settings:
-    s = Settings(home=_isolated_home)
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The store's backend: SQLite unless the test is parametrized over both (`both_backends`).
+
+    IDIOLECT_TEST_BACKEND=postgresql makes PostgreSQL the default for every other test too
+    (a whole-suite check of the SQL paths; CI runs the marked tests on both).
+    """
+    return getattr(request, "param", os.environ.get("IDIOLECT_TEST_BACKEND", "sqlite"))
+
+
+@pytest.fixture
+def database_url(db_backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """None for SQLite (the file in the test's home); a fresh, empty PostgreSQL database otherwise."""
+    if db_backend == "sqlite":
+        yield None
+        return
+    from tests.pg import fresh_database, pg_server_url
+
+    server = pg_server_url()
+    if server is None:
+        pytest.skip("PostgreSQL case: no server given (set IDIOLECT_TEST_PG_URL; .ci/run starts one)")
+    with fresh_database(server) as url:
+        monkeypatch.setenv("IDIOLECT_DATABASE_URL", url)  # subprocesses the test starts use it too
+        yield url
+
+
+@pytest.fixture
+def settings(_isolated_home: Path, database_url: str | None) -> Settings:
+    s = Settings(home=_isolated_home, database_url=database_url)
     s.ensure_dirs()
     return s
 

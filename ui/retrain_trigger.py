@@ -12,14 +12,15 @@ pass at a time:
    `python -m training.retrain` as a job and records the start, so the next one needs
    another N pairs.
 
-Exactly once: passes are serialised by a lock in this process and by an flock across
-processes (two app processes on one data home), and step 3 sees the job the moment it is
-recorded, so concurrent votes that cross the threshold together start one job.
+Exactly once: passes are serialised by a lock in this process and by the store's named
+lock across processes (an advisory lock on PostgreSQL, so app processes on different
+machines sharing one database count too; an flock beside a SQLite file), and step 3 sees
+the job the moment it is recorded, so concurrent votes that cross the threshold together
+start one job.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 from collections.abc import Callable
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRIGGER_LOCK = "retrain-trigger.lock"
+TRIGGER_LOCK = "retrain-trigger"  # the store lock (core/store/locks.py) serialising passes
 StartJob = Callable[[dict[str, Any]], Job]
 Scrub = Callable[[str], tuple[str, list[Any]]]
 
@@ -123,7 +124,7 @@ class RetrainTrigger:
             retrain_running,
         )
 
-        with self._lock, self._cross_process_lock():
+        with self._lock, self.store.lock(TRIGGER_LOCK):
             with self._pending_lock:
                 battles, self._pending = self._pending, set()
             every = policy(self.store)
@@ -161,26 +162,6 @@ class RetrainTrigger:
         from training.jobs import JobRunner
 
         return any(j.kind == "retrain" for j in JobRunner(self.store, self.settings).list(active_only=True))
-
-    def _cross_process_lock(self) -> _FileLock:
-        return _FileLock(self.settings.home / TRIGGER_LOCK)
-
-
-class _FileLock:
-    """A blocking flock on one file, as a context manager (released when the process dies)."""
-
-    def __init__(self, path: Any) -> None:
-        self.path = path
-        self._fh: Any = None
-
-    def __enter__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("a")
-        fcntl.flock(self._fh, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self._fh, fcntl.LOCK_UN)
-        self._fh.close()
 
 
 def retrain_status(store: Store, settings: Settings) -> dict[str, Any]:

@@ -39,7 +39,8 @@ class Services:
     def embedder(self) -> Embedder:
         from core.embed import Embedder
 
-        return Embedder.load(self.settings.embedding_model)
+        return Embedder.load(self.settings.embedding_model, batch_size=self.settings.embedding_batch_size,
+                             device=self.settings.embedding_device)
 
     @cached_property
     def embed_cache(self) -> CachedEmbed:

@@ -144,7 +144,7 @@ class Starter:
 
         sv = self.sv
         summary = import_exports([str(p) for p in self.sample], store=sv.store, scrubber=sv.scrubber,
-                                 index=sv.message_index)
+                                 index=sv.message_index, chunk_chars=sv.settings.chunk_chars)
         refresh_profile(sv.store, name=sv.settings.person_name)
         if self.golden is not None:
             self.golden(sv.store)

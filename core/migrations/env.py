@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from core.db import Base
+from core.db import Base, modelled
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # `alembic` CLI use (autogenerate during development)
@@ -10,6 +10,7 @@ if connection is None:  # `alembic` CLI use (autogenerate during development)
 
     connection = create_engine(context.config.get_main_option("sqlalchemy.url")).connect()
 
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
+                  include_object=modelled)
 with context.begin_transaction():
     context.run_migrations()

@@ -14,11 +14,13 @@ from core.db import make_engine, migrate
 
 if TYPE_CHECKING:
     from core.store.arena import ArenaStore
+    from core.store.chunks import ChunkStore
     from core.store.conversations import ConversationStore
     from core.store.embeddings import EmbeddingStore
     from core.store.evals import EvalStore
     from core.store.examples import ExampleStore
     from core.store.kv import KVStore
+    from core.store.locks import NamedLock
     from core.store.registry import RegistryStore
     from core.store.snapshots import SnapshotStore
 
@@ -42,6 +44,31 @@ class Store:
         """Open a transaction: committed on success, rolled back whole on any error."""
         with self._sessions() as s, s.begin():
             yield s
+
+    @property
+    def dialect(self) -> str:
+        """The database's dialect name: "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
+
+    @cached_property
+    def lock_engine(self) -> Engine:
+        """Unpooled engine for PostgreSQL advisory locks: a lock's session ends with its connection."""
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        return create_engine(self.engine.url, poolclass=NullPool)
+
+    def lock(self, name: str) -> NamedLock:
+        """Return the lock named `name`, shared by every process on this database (advisory lock or flock)."""
+        from core.store.locks import NamedLock
+
+        return NamedLock(self, name)
+
+    @cached_property
+    def chunks(self) -> ChunkStore:
+        from core.store.chunks import ChunkStore
+
+        return ChunkStore(self)
 
     @cached_property
     def conversations(self) -> ConversationStore:
@@ -93,4 +120,6 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if "lock_engine" in self.__dict__:
+            self.lock_engine.dispose()
 

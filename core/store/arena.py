@@ -1,19 +1,23 @@
 """Arena battles and votes. Votes are append-only facts: this store can add and read them, never change them.
 
-Writes from one process go through one lock: twenty raters voting at once would otherwise
-meet in SQLite's busy handler, whose sleeps back off to tens of milliseconds; a Python lock
-hands the write over the moment the previous one commits. Other processes still rely on
-the busy timeout (core/db.py).
+On SQLite, writes from one process go through one lock: twenty raters voting at once would
+otherwise meet in SQLite's busy handler, whose sleeps back off to tens of milliseconds; a
+Python lock hands the write over the moment the previous one commits. Other processes still
+rely on the busy timeout (core/db.py). PostgreSQL takes concurrent writers as they come.
+One vote per rater and battle is the database's rule (a unique index), so two app processes
+cannot both append it.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from core.db import BattleRow, VoteRow
 from core.errors import IdiolectError, NotFound
@@ -46,7 +50,8 @@ def _to_vote(r: VoteRow) -> Vote:
 class ArenaStore:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._write = threading.Lock()
+        self._write: AbstractContextManager[object] = (
+            threading.Lock() if store.dialect == "sqlite" else nullcontext())
 
     # ---- battles
     def create_battle(self, battle: Battle) -> Battle:
@@ -112,22 +117,27 @@ class ArenaStore:
             AlreadyVoted: this rater already voted on this battle.
 
         """
-        with self._write, self._store.session() as s:
-            battle = s.get(BattleRow, battle_id)
-            if battle is None:
-                raise NotFound(f"no battle with id {battle_id!r}")
-            dup = s.scalar(select(VoteRow.id).where(VoteRow.battle_id == battle_id, VoteRow.rater == rater))
-            if dup is not None:
-                raise AlreadyVoted(f"rater {rater!r} already voted on battle {battle_id}")
-            row = VoteRow(
-                id=vote_id or str(uuid.uuid4()), battle_id=battle.id, rater=rater,
-                choice=VoteChoice(choice).value, left_model=battle.left_model,
-                right_model=battle.right_model, prompt=battle.prompt, written_answer=written_answer,
-                latency_ms=latency_ms, created_at=created_at or utcnow(),
-            )
-            s.add(row)
-            s.flush()
-            return _to_vote(row), _to_battle(battle)
+        try:
+            with self._write, self._store.session() as s:
+                battle = s.get(BattleRow, battle_id)
+                if battle is None:
+                    raise NotFound(f"no battle with id {battle_id!r}")
+                dup = s.scalar(select(VoteRow.id).where(VoteRow.battle_id == battle_id, VoteRow.rater == rater))
+                if dup is not None:
+                    raise AlreadyVoted(f"rater {rater!r} already voted on battle {battle_id}")
+                row = VoteRow(
+                    id=vote_id or str(uuid.uuid4()), battle_id=battle.id, rater=rater,
+                    choice=VoteChoice(choice).value, left_model=battle.left_model,
+                    right_model=battle.right_model, prompt=battle.prompt, written_answer=written_answer,
+                    latency_ms=latency_ms, created_at=created_at or utcnow(),
+                )
+                s.add(row)
+                s.flush()
+                return _to_vote(row), _to_battle(battle)
+        except IntegrityError as e:  # the same vote arrived through another process a moment earlier
+            if self.votes_for(battle_id) and any(v.rater == rater for v in self.votes_for(battle_id)):
+                raise AlreadyVoted(f"rater {rater!r} already voted on battle {battle_id}") from e
+            raise
 
     def votes(self, *, model: str | None = None, since: datetime | None = None,
               rater: str | None = None) -> list[Vote]:

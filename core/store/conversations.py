@@ -1,20 +1,23 @@
-"""Imports, conversations, messages, redactions and the chunk ledger of the vector index."""
+"""Imports, conversations, messages and redactions (their chunks: core/store/chunks.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.db import ChunkRow, ConversationRow, ImportRow, MessageRow, RedactionRow, SourceFileRow
 from core.errors import NotFound
 from core.schemas import Conversation, Redaction, Role, StoredMessage, utcnow
+from core.store.chunks import chunk_row, write_conversation_chunks
 
 if TYPE_CHECKING:
     from core.store import Store
+
+_CONV = ConversationRow.__table__
 
 
 def _stored(r: MessageRow) -> StoredMessage:
@@ -26,26 +29,43 @@ def _stored(r: MessageRow) -> StoredMessage:
 
 
 class ImportWriter:
-    """Writes one export file inside one transaction: all of it lands, or none of it."""
+    """Writes one export file inside one transaction: all of it lands, or none of it.
+
+    Conversations new to the store are buffered and written many at a time (Core
+    executemany; a 200 MB export is tens of thousands of them), replacements at once.
+    """
+
+    FLUSH_ROWS = 2000  # buffered message rows before a write
 
     def __init__(self, session: Session, import_id: str) -> None:
         self._s = session
+        self._c = session.connection()  # Core statements on the session's transaction, without ORM overhead
         self.import_id = import_id
+        self._absent: set[str] = set()  # looked up and not stored: the next put() is an insert
+        self._buffered: set[str] = set()
+        self._rows: dict[str, list[dict[str, Any]]] = {"conversations": [], "messages": [], "redactions": [],
+                                                       "chunks": []}
 
     def existing(self, conversation_id: str) -> tuple[str, Any, int] | None:
         """(content_hash, updated_at, message count) of a stored conversation."""
-        row = self._s.get(ConversationRow, conversation_id)
+        if conversation_id in self._buffered:  # the same conversation twice in one file
+            self.flush()
+        row = self._c.execute(select(ConversationRow.content_hash, ConversationRow.updated_at).where(
+            ConversationRow.id == conversation_id)).first()
         if row is None:
+            self._absent.add(conversation_id)
             return None
-        n = self._s.scalar(select(func.count()).select_from(MessageRow).where(
+        n = self._c.scalar(select(func.count()).select_from(MessageRow).where(
             MessageRow.conversation_id == conversation_id))
         return row.content_hash, row.updated_at, int(n or 0)
 
-    def put(self, conv: Conversation, content_hash: str, redactions: list[Redaction]) -> None:
-        """Insert or replace a (scrubbed) conversation with all its messages."""
-        self._s.execute(delete(MessageRow).where(MessageRow.conversation_id == conv.id))
-        self._s.execute(delete(RedactionRow).where(RedactionRow.conversation_id == conv.id))
-        row = self._s.get(ConversationRow, conv.id)
+    def put(self, conv: Conversation, content_hash: str, redactions: list[Redaction],
+            chunks: Sequence[Mapping[str, Any]] | None = None) -> int:
+        """Insert or replace a (scrubbed) conversation with all its messages; returns chunks new or changed.
+
+        `chunks` (from agent.chunking.conversation_chunks) become the conversation's searchable
+        rows in this same transaction: the words are searchable once the file commits.
+        """
         shown = [m for m in conv.messages if m.on_shown_branch]
         values = dict(
             vendor=conv.vendor, external_id=conv.external_id, title=conv.title, created_at=conv.created_at,
@@ -54,29 +74,46 @@ class ImportWriter:
             n_assistant=sum(m.role is Role.assistant for m in shown),
             n_abandoned=len(conv.messages) - len(shown), meta=conv.meta,
         )
-        if row is None:
-            self._s.add(ConversationRow(id=conv.id, **values))
-        else:
-            for k, v in values.items():
-                setattr(row, k, v)
-        self._s.flush()
-        if conv.messages:
-            # Core inserts, not ORM objects: the session must not grow with the export.
-            self._s.execute(insert(MessageRow), [
-                dict(id=m.id, conversation_id=conv.id, parent_id=m.parent_id, role=m.role.value, text=m.text,
-                     own_text=m.own_text, pasted_share=m.pasted_share, created_at=m.created_at,
-                     on_shown_branch=m.on_shown_branch, position=m.position,
-                     meta={**m.meta,
-                           **({"attachments": [a.model_dump() for a in m.attachments]} if m.attachments else {}),
-                           **({"has_non_text": True} if m.has_non_text else {})})
-                for m in conv.messages
-            ])
-        if redactions:
-            self._s.execute(insert(RedactionRow), [
-                dict(import_id=self.import_id, conversation_id=r.conversation_id, message_id=r.message_id,
-                     kind=r.kind, field=r.field, start=r.start, length=r.length)
-                for r in redactions
-            ])
+        messages = [
+            dict(id=m.id, conversation_id=conv.id, parent_id=m.parent_id, role=m.role.value, text=m.text,
+                 own_text=m.own_text, pasted_share=m.pasted_share, created_at=m.created_at,
+                 on_shown_branch=m.on_shown_branch, position=m.position,
+                 meta={**m.meta,
+                       **({"attachments": [a.model_dump() for a in m.attachments]} if m.attachments else {}),
+                       **({"has_non_text": True} if m.has_non_text else {})})
+            for m in conv.messages
+        ]
+        reds = [dict(import_id=self.import_id, conversation_id=r.conversation_id, message_id=r.message_id,
+                     kind=r.kind, field=r.field, start=r.start, length=r.length) for r in redactions]
+        if conv.id in self._absent:
+            self._absent.discard(conv.id)
+            self._buffered.add(conv.id)
+            self._rows["conversations"].append({"id": conv.id, **values})
+            self._rows["messages"] += messages
+            self._rows["redactions"] += reds
+            self._rows["chunks"] += [chunk_row(conv.id, c) for c in chunks or ()]
+            if len(self._rows["messages"]) >= self.FLUSH_ROWS:
+                self.flush()
+            return len(chunks or ())
+        self.flush()
+        self._c.execute(delete(MessageRow).where(MessageRow.conversation_id == conv.id))
+        self._c.execute(delete(RedactionRow).where(RedactionRow.conversation_id == conv.id))
+        if self._c.execute(update(_CONV).where(_CONV.c.id == conv.id).values(**values)).rowcount == 0:
+            self._c.execute(insert(_CONV), [{"id": conv.id, **values}])
+        if messages:
+            self._c.execute(insert(MessageRow.__table__), messages)
+        if reds:
+            self._c.execute(insert(RedactionRow.__table__), reds)
+        return write_conversation_chunks(self._s, conv.id, chunks) if chunks is not None else 0
+
+    def flush(self) -> None:
+        """Write the buffered new conversations (Core executemany: the session never grows)."""
+        for name, table in (("conversations", _CONV), ("messages", MessageRow.__table__),
+                            ("redactions", RedactionRow.__table__), ("chunks", ChunkRow.__table__)):
+            if self._rows[name]:
+                self._c.execute(insert(table), self._rows[name])
+                self._rows[name] = []
+        self._buffered.clear()
 
     def record_source(self, label: str, sha256: str, size: int) -> None:
         row = self._s.get(SourceFileRow, label)
@@ -116,7 +153,9 @@ class ConversationStore:
     def writer(self, import_id: str) -> Iterator[ImportWriter]:
         """One transaction for one file: rolled back whole if anything in it fails."""
         with self._store.session() as s:
-            yield ImportWriter(s, import_id)
+            w = ImportWriter(s, import_id)
+            yield w
+            w.flush()
 
     # ---- reads
     def conversation(self, conversation_id: str) -> dict[str, Any]:
@@ -143,7 +182,12 @@ class ConversationStore:
             return [_stored(r) for r in s.scalars(stmt.order_by(MessageRow.position, MessageRow.id))]
 
     def messages(self, *, role: str | None = None, shown_only: bool = True,
-                 conversation_ids: Iterable[str] | None = None) -> list[StoredMessage]:
+                 conversation_ids: Iterable[str] | None = None, newest: int | None = None) -> list[StoredMessage]:
+        """Return messages in conversation order; with `newest`, only that many of the most recent ones.
+
+        `newest` bounds memory for whole-history statistics (the voice profile): a heavy
+        user's history is hundreds of thousands of messages.
+        """
         stmt = select(MessageRow)
         if role:
             stmt = stmt.where(MessageRow.role == Role(role).value)
@@ -151,6 +195,9 @@ class ConversationStore:
             stmt = stmt.where(MessageRow.on_shown_branch.is_(True))
         if conversation_ids is not None:
             stmt = stmt.where(MessageRow.conversation_id.in_(list(conversation_ids)))
+        if newest is not None:
+            recent = stmt.order_by(MessageRow.created_at.desc().nulls_last(), MessageRow.id).limit(newest).subquery()
+            stmt = select(MessageRow).join(recent, recent.c.id == MessageRow.id)
         with self._store.session() as s:
             return [_stored(r) for r in s.scalars(
                 stmt.order_by(MessageRow.conversation_id, MessageRow.position, MessageRow.id))]
@@ -172,12 +219,13 @@ class ConversationStore:
             abandoned = dict(s.execute(
                 select(MessageRow.role, func.count()).where(MessageRow.on_shown_branch.is_(False))
                 .group_by(MessageRow.role)).all())
-            chunks = s.scalar(select(func.count()).select_from(ChunkRow)) or 0
+        chunks = self._store.chunks.counts()
         return dict(conversations=convs, person_messages=by_role.get("person", 0),
                     assistant_messages=by_role.get("assistant", 0),
                     abandoned_person_messages=abandoned.get("person", 0),
                     abandoned_assistant_messages=abandoned.get("assistant", 0),
-                    redactions=self.redaction_counts(), chunks_indexed=chunks)
+                    redactions=self.redaction_counts(), chunks_indexed=chunks["chunks"],
+                    chunks_embedded=chunks["embedded"], chunks_pending_embedding=chunks["pending"])
 
     def redaction_counts(self) -> dict[str, int]:
         with self._store.session() as s:
@@ -192,28 +240,6 @@ class ConversationStore:
                 .order_by(RedactionRow.id).limit(limit)).all()
             return [dict(kind=r.kind, conversation=title or r.conversation_id, message_id=r.message_id,
                          field=r.field, start=r.start, length=r.length) for r, title in rows]
-
-    # ---- chunk ledger
-    def chunk_hashes(self, conversation_ids: Iterable[str]) -> dict[str, str]:
-        with self._store.session() as s:
-            return dict(s.execute(select(ChunkRow.id, ChunkRow.text_hash).where(
-                ChunkRow.conversation_id.in_(list(conversation_ids)))).all())
-
-    def all_chunk_hashes(self) -> dict[str, str]:
-        with self._store.session() as s:
-            return dict(s.execute(select(ChunkRow.id, ChunkRow.text_hash)).all())
-
-    def put_chunks(self, rows: list[dict[str, str]]) -> None:
-        if not rows:
-            return
-        with self._store.session() as s:
-            s.execute(delete(ChunkRow).where(ChunkRow.id.in_([r["id"] for r in rows])))
-            s.execute(insert(ChunkRow), rows)
-
-    def drop_chunks(self, ids: list[str]) -> None:
-        if ids:
-            with self._store.session() as s:
-                s.execute(delete(ChunkRow).where(ChunkRow.id.in_(ids)))
 
     def conversation_titles(self, ids: Iterable[str]) -> dict[str, str]:
         with self._store.session() as s:

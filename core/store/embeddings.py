@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert
 
 from core.db import TextEmbeddingRow
+from core.store.sql import insert_ignore
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -43,9 +43,8 @@ class EmbeddingStore:
         if not rows:
             return 0
         with self._store.session() as s:
-            for i in range(0, len(rows), _CHUNK):
-                # Two writers may embed the same text at once; the vectors are equal, keep the first.
-                s.execute(insert(TextEmbeddingRow).values(rows[i:i + _CHUNK]).on_conflict_do_nothing())
+            # Two writers may embed the same text at once; the vectors are equal, keep the first.
+            insert_ignore(s, TextEmbeddingRow, rows)
         return len(rows)
 
     def count(self, model: str | None = None) -> int:

@@ -20,6 +20,7 @@ from core.schemas import (
     content_hash,
     utcnow,
 )
+from core.store.sql import insert_ignore
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -197,20 +198,20 @@ class ExampleStore:
     def add_pair(self, pair: PreferencePair) -> tuple[PreferencePair, bool]:
         """Store a DPO pair unless an identical one exists; (pair, created)."""
         fp = content_hash(pair.system or "", pair.prompt, pair.chosen, pair.rejected)
+        new_id = pair.id or str(uuid.uuid4())
         with self._store.session() as s:
-            row = s.scalar(select(PreferenceRow).where(PreferenceRow.fingerprint == fp))
-            if row is not None:
+            if (row := s.scalar(select(PreferenceRow).where(PreferenceRow.fingerprint == fp))) is not None:
                 return _to_pair(row), False
-            row = PreferenceRow(
-                id=pair.id or str(uuid.uuid4()), prompt=pair.prompt, system=pair.system,
-                chosen=pair.chosen, rejected=pair.rejected, chosen_reasoning=pair.chosen_reasoning,
-                rejected_reasoning=pair.rejected_reasoning, origin=pair.origin,
-                battle_id=pair.battle_id, conversation_id=pair.conversation_id, fingerprint=fp,
-                meta=pair.meta, created_at=pair.created_at,
-            )
-            s.add(row)
-            s.flush()
-            return _to_pair(row), True
+            # Two processes converting the same vote at once: the database keeps one row, both see it.
+            insert_ignore(s, PreferenceRow, [dict(
+                id=new_id, prompt=pair.prompt, system=pair.system, chosen=pair.chosen, rejected=pair.rejected,
+                chosen_reasoning=pair.chosen_reasoning, rejected_reasoning=pair.rejected_reasoning,
+                origin=pair.origin, battle_id=pair.battle_id, conversation_id=pair.conversation_id,
+                fingerprint=fp, meta=pair.meta, created_at=pair.created_at,
+            )], keys=["fingerprint"])
+            row = s.scalar(select(PreferenceRow).where(PreferenceRow.fingerprint == fp))
+            assert row is not None
+            return _to_pair(row), row.id == new_id
 
     def pairs(self, *, origin: str | None = None, since_id: str | None = None) -> list[PreferencePair]:
         stmt = select(PreferenceRow).order_by(PreferenceRow.created_at, PreferenceRow.id)

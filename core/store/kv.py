@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.db import KVRow
 from core.schemas import utcnow
+from core.store.sql import upsert
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -21,10 +22,6 @@ class KVStore:
             return dict(row.value) if row else default
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        """Set `key` to `value` in one atomic statement (two processes writing at once: the last one wins)."""
         with self._store.session() as s:
-            row = s.get(KVRow, key)
-            if row is None:
-                s.add(KVRow(key=key, value=value, updated_at=utcnow()))
-            else:
-                row.value = value
-                row.updated_at = utcnow()
+            upsert(s, KVRow, [{"key": key, "value": value, "updated_at": utcnow()}], update=("value", "updated_at"))

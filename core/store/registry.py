@@ -11,6 +11,7 @@ from sqlalchemy import select
 from core.db import JobRow, KVRow, ModelRow
 from core.errors import ConfigError, NotFound
 from core.schemas import Job, JobStatus, ModelKind, ModelRecord, utcnow
+from core.store.sql import insert_ignore
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -136,15 +137,16 @@ class RegistryStore:
 
         """
         with self._store.session() as s:
-            row = s.get(KVRow, VERSIONS_KEY)
-            issued = dict(row.value) if row else {}
+            # The counter row exists first, then is read under a row lock (PostgreSQL; SQLite holds
+            # its write lock from the insert on): two processes never read the same counter.
+            insert_ignore(s, KVRow, [{"key": VERSIONS_KEY, "value": {}, "updated_at": utcnow()}])
+            row = s.scalar(select(KVRow).where(KVRow.key == VERSIONS_KEY).with_for_update())
+            assert row is not None
+            issued = dict(row.value or {})
             n = max([int(issued.get(prefix, 0)), *existing]) + 1
             issued[prefix] = n
-            if row is None:
-                s.add(KVRow(key=VERSIONS_KEY, value=issued, updated_at=utcnow()))
-            else:
-                row.value = issued
-                row.updated_at = utcnow()
+            row.value = issued
+            row.updated_at = utcnow()
         return n
 
     # ------------------------------------------------------------------ jobs

@@ -26,6 +26,9 @@ from eval.arena import (
 )
 from tests.fakes.openai_chat import fake_openai
 
+# The store, arena and load tests run on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 
 def register(store, url: str, names=("tiny-base", "voice-v1", "voice-v2")) -> None:
     t0 = utcnow()

@@ -22,18 +22,20 @@ def _json(services, *args) -> dict:
 
 
 def test_import_and_status_json(services, no_network) -> None:
-    s = _json(services, "import", str(EXPORTS / "chatgpt-export.zip"), str(EXPORTS / "claude-export.zip"))
+    s = _json(services, "import", "--follow", str(EXPORTS / "chatgpt-export.zip"), str(EXPORTS / "claude-export.zip"))
     assert (s["conversations"], s["person_messages"], s["assistant_messages"]) == (24, 46, 46)
     assert (s["abandoned_person_messages"], s["abandoned_assistant_messages"]) == (2, 3)
-    assert s["chunks_indexed"] > 40
+    assert s["chunks_indexed"] > 40 and s["chunks_embedded"] == s["chunks_indexed"]
     st = _json(services, "status")
     assert (st["conversations"], st["person_messages"], st["assistant_messages"]) == (24, 46, 46)
     assert st["redactions"] == s["redactions"]
+    assert st["chunks_indexed"] == st["chunks_embedded"] == st["dense_index"]["embedded"] == s["chunks_indexed"]
+    assert st["dense_index"]["filling"] is False and st["chunks_pending_embedding"] == 0
 
 
 def test_reimport_unchanged_is_free_and_a_newer_export_updates_by_id(services, tmp_path) -> None:
-    first = _json(services, "import", str(EXPORTS / "chatgpt"))
-    again = _json(services, "import", str(EXPORTS / "chatgpt"))
+    first = _json(services, "import", "--follow", str(EXPORTS / "chatgpt"))
+    again = _json(services, "import", "--follow", str(EXPORTS / "chatgpt"))
     assert again["conversations_unchanged"] == 12 and again["chunks_indexed"] == 0
     assert again["seconds"] < first["seconds"]
     # The same account's newer export: one conversation grew a turn, the rest unchanged.
@@ -51,18 +53,18 @@ def test_reimport_unchanged_is_free_and_a_newer_export_updates_by_id(services, t
     d = tmp_path / "newer"
     d.mkdir()
     (d / "conversations.json").write_text(json.dumps(newer))
-    upd = _json(services, "import", str(d))
+    upd = _json(services, "import", "--follow", str(d))
     assert (upd["conversations_updated"], upd["conversations_unchanged"]) == (1, 11)
     st = _json(services, "status")
     assert st["conversations"] == 12 and st["person_messages"] == 23
     # An older copy of that conversation does not overwrite the newer one.
-    older = _json(services, "import", str(EXPORTS / "chatgpt-export.zip"))
+    older = _json(services, "import", "--no-index", str(EXPORTS / "chatgpt-export.zip"))
     assert older["conversations_updated"] == 0
     assert _json(services, "status")["person_messages"] == 23
 
 
 def test_search_finds_the_persons_words_with_context(services, no_network) -> None:
-    _json(services, "import", str(EXPORTS / "claude"))
+    _json(services, "import", "--follow", str(EXPORTS / "claude"))
     out = _json(services, "search", "wiring a subpanel for the GPU room", "-k", "3")
     hits = out["hits"]
     assert hits and hits[0]["conversation_title"] == "Subpanel for the GPU room"

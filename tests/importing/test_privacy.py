@@ -36,7 +36,8 @@ def _all_bytes(root: Path) -> list[tuple[Path, bytes]]:
 
 @pytest.mark.parametrize("sources", [["chatgpt", "claude"], ["chatgpt-export.zip", "claude-export.zip"]])
 def test_no_planted_value_on_disk_after_import(services, no_network, sources) -> None:
-    res = CliRunner().invoke(app, ["import", "--json", *[str(EXPORTS / s) for s in sources]], obj=services)
+    res = CliRunner().invoke(app, ["import", "--follow", "--json", *[str(EXPORTS / s) for s in sources]],
+                             obj=services)
     assert res.exit_code == 0, res.output
     services.store.close()  # flush WAL into files we then read byte-wise
     files = _all_bytes(services.settings.home)
@@ -48,7 +49,7 @@ def test_no_planted_value_on_disk_after_import(services, no_network, sources) ->
 
 
 def test_redaction_log_counts_each_kind(services) -> None:
-    res = CliRunner().invoke(app, ["import", "--json", str(EXPORTS / "chatgpt"), str(EXPORTS / "claude")],
+    res = CliRunner().invoke(app, ["import", "--no-index", "--json", str(EXPORTS / "chatgpt"), str(EXPORTS / "claude")],
                              obj=services)
     import json
 

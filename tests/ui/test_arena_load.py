@@ -24,6 +24,9 @@ from training.retrain import set_policy  # noqa: E402
 from ui.retrain_trigger import RetrainTrigger  # noqa: E402
 from ui.services import Services  # noqa: E402
 
+# The store, arena and load tests run on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 RETRIES = 5
 
 

@@ -18,6 +18,9 @@ from training.retrain import new_pairs, retrain_running, run_lock, set_policy, s
 from ui.retrain_trigger import RetrainTrigger, retrain_status
 from ui.tabs.arena import retrain_panel
 
+# The store, arena and load tests run on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 CONTESTANTS = [Contestant(name="tiny-base", kind="base", base_model="m"),
                Contestant(name="voice-v1", kind="adapter", base_model="m")]
 

@@ -1,4 +1,4 @@
-"""Search tab: find your own past messages by meaning, with the turn they answered."""
+"""Search tab: find your own past messages by words and meaning, with the turn they answered."""
 
 from __future__ import annotations
 
@@ -9,12 +9,22 @@ import gradio as gr
 from ui.services import Services
 
 
+def index_note(services: Services) -> str:
+    """Return a line for above the results while the meaning index fills (empty once it is complete)."""
+    from agent.index import dense_status
+    from ui.dense_fill import progress_line
+
+    st = dense_status(services.store)
+    return "" if st["embedded"] >= st["chunks"] else f"*{progress_line(st)}*\n\n"
+
+
 def search_markdown(services: Services, query: str, k: int = 8) -> str:
     if not query.strip():
         return "Type what you're looking for: a topic, an opinion, a phrase you use."
     hits = services.message_index.search(query, k=int(k))
+    note = index_note(services)
     if not hits:
-        return "No matches. Import an export first (Import tab)."
+        return note + "No matches. Import an export first (Import tab)."
     parts = []
     for i, h in enumerate(hits, 1):
         when = h.created_at.date().isoformat() if h.created_at else ""
@@ -22,7 +32,7 @@ def search_markdown(services: Services, query: str, k: int = 8) -> str:
                f"{html.escape(h.context[-600:]).replace(chr(10), chr(10) + '> ')}\n</details>") if h.context else ""
         parts.append(f"**{i}. {html.escape(h.conversation_title or h.conversation_id)}** · {when} · "
                      f"score {h.score:.2f}\n\n{html.escape(h.text[:1200])}\n\n{ctx}")
-    return "\n\n---\n\n".join(parts)
+    return note + "\n\n---\n\n".join(parts)
 
 
 def build(services: Services) -> None:
