@@ -33,7 +33,10 @@ def map_error(e: Exception, base_url: str) -> LLMError:
                               "lower llm_concurrency or try again later")
     if isinstance(e, anthropic.AuthenticationError):
         return LLMError(f"Anthropic rejected the API key (401) at {base_url}; check IDIOLECT_ANTHROPIC_API_KEY")
-    if isinstance(e, anthropic.APIConnectionError):  # includes timeouts
+    if isinstance(e, anthropic.APITimeoutError):  # it answered too slowly, it is not down: say so
+        return LLMUnreachable(f"the Anthropic endpoint {base_url} timed out (no reply within the client's timeout)",
+                              hint="try again, or lower llm_concurrency if many requests run at once")
+    if isinstance(e, anthropic.APIConnectionError):
         return LLMUnreachable(f"cannot reach the Anthropic endpoint {base_url}: {e}")
     if isinstance(e, anthropic.APIStatusError):
         return LLMError(f"Anthropic error {e.status_code} at {base_url}: {e.message}")

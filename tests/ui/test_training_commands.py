@@ -50,7 +50,7 @@ def test_tab_handlers(settings, tmp_path):
     from ui.services import Services
 
     sv = Services(settings)
-    assert "Could not start" in start_run(sv, "nope", "sft", "", "", "", 0)["status"]
+    assert "Not started" in start_run(sv, "nope", "sft", "", "", "", 0)["status"]
     assert job_detail(sv, "")["summary"].startswith("Select")
     assert "no job with id" in job_detail(sv, "missing")["summary"]
     started = start_run(sv, "tiny-cpu", "sft", str(_snapshot(tmp_path)), str(tmp_path / "none"), "", 2)

@@ -18,7 +18,7 @@ console = Console(stderr=True)
 out = Console()
 
 STATUS_HELP = "Filter: pending, approved or rejected."
-ORIGIN_HELP = "Filter: agent, bulk, mined, gold…"
+ORIGIN_HELP = "Filter: drafted, bulk, mined, gold or manual."
 SEARCH_HELP = "Filter: text in the prompt, reasoning or response."
 
 
