@@ -53,7 +53,7 @@ def stored_topics(store: Store) -> list[dict[str, Any]]:
     topics = (store.kv.get("voice_profile") or {}).get("topic_clusters") or []
     if not topics:
         raise NotFound("no topics to draft from: the voice profile has none yet",
-                       hint="import your history, then run `idiolect profile --refresh`")
+                       hint="import your history first (`idiolect import PATH`); it finds your topics")
     return topics
 
 
@@ -143,13 +143,13 @@ def draft_golden(store: Store, *, n: int = 5, domains: Sequence[str], keywords: 
         if problem:
             note = f"the LLM's reply was unusable ({problem[:200]}); drafted from templates instead"
             how = "templates"
-    if not drafts:
-        drafts = template_drafts(topics, n, domains=domains, keywords=keywords)
     have = {" ".join(p.prompt.lower().split()) for p in store.evals.golden_prompts()}
+    if not drafts:  # more candidates than asked: the ones already in the set are skipped
+        drafts = template_drafts(topics, n + len(have) + len(TEMPLATES), domains=domains, keywords=keywords)
     fresh = []
     for d in drafts:
         key = " ".join(d.prompt.lower().split())
-        if key not in have:
+        if key not in have and len(fresh) < n:
             have.add(key)
             fresh.append(d)
     added = store.evals.add_golden_many(fresh) if fresh else []

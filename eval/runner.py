@@ -78,6 +78,9 @@ def resolve_models(store: Store, names: Sequence[str], *,
     bases = [c for c in known.values() if c.kind == ModelKind.base.value]
     chosen: list[Contestant] = []
     for n in names:
+        if n == "base" and n not in known and not bases:
+            raise ConfigError("no base model is served yet, and the evaluation needs a served base model as its "
+                              "ceiling")
         if n == "base" and n not in known and bases:
             chosen.append(bases[0])
         elif n in known:
