@@ -64,7 +64,7 @@ def _print_detail(d: dict[str, Any]) -> None:
                       highlight=False)
         out.print(f"  {s['text'][:600]}", markup=False, highlight=False)
     for ed in d["edits"]:
-        changes = ", ".join(f"{k}: {v['before']} → {v['after']}" if k == "status" else f"edited {k}"
+        changes = ", ".join(f"{v['before']} → {v['after']}" if k == "status" else f"edited {k}"
                             for k, v in (ed.get("changes") or {}).items())
         out.print(f"[dim]{str(ed.get('at', ''))[:16].replace('T', ' ')} {ed.get('by')}: {changes}[/dim]")
 
@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
                 emit_json(res)
                 return
             out.print(f"{res['status'].capitalize()} {res['scope']} ({res['changed']} changed). "
-                      f"{progress_line(res['progress'])}.")
+                      f"{progress_line(res['progress'])}.", soft_wrap=True)
 
     status_command("approve")
     status_command("reject")
@@ -204,4 +204,4 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(detail(sv.store, e))
             return
-        out.print(f"Saved {field} of {e.id[:8]} ({len(e.edits)} edit(s) in its log).")
+        out.print(f"Saved {field} of {e.id[:8]} ({len(e.edits)} edit(s) in its log).", soft_wrap=True)
