@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+CPU: list[float] = []  # CPU seconds (user + system) of each command run, in order
 TELEMETRY = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1",
              "GRADIO_ANALYTICS_ENABLED": "False", "DEEPEVAL_TELEMETRY_OPT_OUT": "1", "ANONYMIZED_TELEMETRY": "False"}
 # (label, arguments before, arguments after, target seconds on a quiet box)
@@ -43,10 +45,13 @@ def cli(checkout: Path, home: Path, args: list[str], *, check: bool = True) -> f
 def run_cli(checkout: Path, home: Path, args: list[str], *, check: bool = True) -> tuple[float, str]:
     """Run one CLI command from `checkout`; (wall seconds, stdout)."""
     env = {**os.environ, **TELEMETRY, "IDIOLECT_HOME": str(home), "PYTHONPATH": str(checkout)}
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "ui.cli", *args], cwd=checkout, env=env, capture_output=True,
                           text=True, check=False)
     took = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
     if check and proc.returncode != 0:
         raise SystemExit(f"{checkout}: idiolect {' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     return took, proc.stdout
@@ -85,13 +90,16 @@ def main() -> None:
     setup_s = time.perf_counter() - t0
     load_start = os.getloadavg()
     times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     for _label, b_args, a_args, _ in COMMANDS:  # one unrecorded run each: the file cache is warm for both
         cli(before, home, b_args)
         cli(after, home, a_args)
     for _ in range(args.repeats):
         for label, b_args, a_args, _ in COMMANDS:
             times.setdefault((label, "before"), []).append(cli(before, home, b_args))
+            cpu.setdefault((label, "before"), []).append(CPU[-1])
             times.setdefault((label, "after"), []).append(cli(after, home, a_args))
+            cpu.setdefault((label, "after"), []).append(CPU[-1])
             print(f"{label}: before {times[(label, 'before')][-1]:.2f} s, after {times[(label, 'after')][-1]:.2f} s",
                   flush=True)
     load_end = os.getloadavg()
@@ -99,8 +107,9 @@ def main() -> None:
     for label, _, _, target in COMMANDS:
         b, a = statistics.median(times[(label, "before")]), statistics.median(times[(label, "after")])
         goal = f"<= {target:g} s" if target else ""
+        cb, ca = statistics.median(cpu[(label, "before")]), statistics.median(cpu[(label, "after")])
         rows.append(f"| `{label}` | {b:.2f} s | **{a:.2f} s** | {b / a:.1f}x | {min(times[(label, 'after')]):.2f} s "
-                    f"| {goal} |")
+                    f"| {cb:.2f} s / {ca:.2f} s | {goal} |")
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
     text = "\n".join([
@@ -112,10 +121,12 @@ def main() -> None:
         f"(before = `{git_head(before)}`, after = `{git_head(after)}` plus the working tree). Data: the bundled sample "
         f"imported and indexed into a fresh home, its {approved} mined examples approved (setup {setup_s:.0f} s, "
         "not timed). Each cell is the median of fresh processes, before and after interleaved; "
-        "`idiolect examples` is `examples list` after the change.",
+        "`idiolect examples` is `examples list` after the change. CPU is user + system seconds of the process "
+        "(median): on a loaded machine it says more than the wall time about a quiet one.",
         "",
-        "| command | before (median) | after (median) | speed-up | after (best) | target (quiet box) |",
-        "|---|---|---|---|---|---|",
+        "| command | before (median) | after (median) | speed-up | after (best) | CPU before / after "
+        "| target (quiet box) |",
+        "|---|---|---|---|---|---|---|",
         *rows,
         "",
         "Where the time went: `search` imported sentence-transformers (torch, transformers) to embed one query; "
