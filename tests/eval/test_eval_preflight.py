@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
 
 from core.schemas import ModelKind, ModelRecord
-from tests.conftest import EXPORTS
 from tests.fakes.openai_chat import fake_openai
 
 
@@ -22,7 +22,7 @@ def _register(store, url: str) -> None:  # type: ignore[no-untyped-def]
                                          served_name="base-model"))
 
 
-def test_too_little_text_is_refused_before_any_generation(services) -> None:  # type: ignore[no-untyped-def]
+def test_too_little_text_is_refused_before_any_generation(services, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from agent.ingest import import_exports
     from eval.runner import EvalNotReady, EvalOptions, run_eval
     from ui.tabs import eval as tab
@@ -32,12 +32,20 @@ def test_too_little_text_is_refused_before_any_generation(services) -> None:  # 
         with pytest.raises(EvalNotReady, match="no person messages") as no_data:
             run_eval(services.store, services.settings, ["base"], client_for=lambda u: None, opts=EvalOptions())
         assert no_data.value.need == "data" and "idiolect import" in no_data.value.hint
-        import_exports([EXPORTS / "chatgpt"], store=services.store, scrubber=services.scrubber)
+        lines = []  # two short conversations: four of her messages in all
+        for c, day in (("older", "2026-01-01"), ("newer", "2026-02-01")):
+            for i in range(2):
+                lines.append({"conversation_id": c, "title": c, "role": "assistant", "created_at": f"{day}T10:0{i}:00Z",
+                              "content": f"What would you do about the {c} barn, part {i}?"})
+                lines.append({"conversation_id": c, "title": c, "role": "user", "created_at": f"{day}T10:0{i}:30Z",
+                              "content": f"Brace it first, then talk money; the {c} one, step {i}."})
+        export = tmp_path / "tiny.jsonl"
+        export.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+        import_exports([export], store=services.store, scrubber=services.scrubber)
         person = [m for m in services.store.conversations.messages(role="person") if m.own_text.strip()]
-        assert len({m.conversation_id for m in person}) >= 2
+        assert len(person) == 4 and len({m.conversation_id for m in person}) == 2
         with pytest.raises(EvalNotReady, match="too little of your text") as small:
-            run_eval(services.store, services.settings, ["base"], client_for=lambda u: None,
-                     opts=EvalOptions(max_heldout=1))
+            run_eval(services.store, services.settings, ["base"], client_for=lambda u: None, opts=EvalOptions())
         assert small.value.need == "data" and "held-out person texts" in str(small.value)
         status = tab.run_view(services, "base", False)["status"]
         assert status.startswith("**Not run:** too little of your text") and "Import tab" in status

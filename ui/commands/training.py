@@ -128,6 +128,21 @@ def _follow(sv: Any, job: Job) -> Job:
         return runner.wait(job.id, on_update=update, interval=1.0)
 
 
+def print_table(table: Table) -> None:
+    """Print a table whole, never cut at 80 columns.
+
+    Off a terminal (a pipe, a file, a test) it prints at its natural width; on one, long cells
+    fold onto more lines within the terminal's width.
+    """
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    width = Measurement.get(out, out.options.update(max_width=10_000), table).maximum
+    Console(width=max(width, out.width)).print(table)  # `print(width=)` is capped at the console's width
+
+
 def _family_of(base_model: str) -> str:
     """Return the reasoning family a base model's name implies ("Qwen/Qwen3-8B" -> qwen3), else "none"."""
     from training.reasoning import family_for
@@ -264,7 +279,7 @@ def register(app: typer.Typer) -> None:
             table.add_row(("* " if r["champion"] else "") + r["name"], r["kind"], r["base_model"], r["parent"] or "",
                           r["method"] or "", (r["snapshot_id"] or "")[:10], f"{loss:.3f}" if loss else "",
                           r["status"], r["endpoint"] or "")
-        out.print(table)
+        print_table(table)
 
     @app.command()
     def jobs(ctx: typer.Context,
@@ -297,4 +312,4 @@ def register(app: typer.Typer) -> None:
                           f"{s['tokens_per_second']:,.0f}" if s["tokens_per_second"] else "",
                           f"{s['steps_per_minute']:.1f}" if s["steps_per_minute"] else "", eta,
                           s["registered_as"] or s["output"] or "")
-        out.print(table)
+        print_table(table)
