@@ -26,8 +26,6 @@ class IdiolectError(Exception):
 class ImportFailed(IdiolectError):
     """An export could not be read. The message names the file and, where known, the position."""
 
-    hint = "check the file is a ChatGPT or Claude export (zip, folder, conversations.json, .jsonl or .md)"
-
     def __init__(self, path: str, reason: str, position: str | None = None) -> None:
         self.path = path
         self.reason = reason

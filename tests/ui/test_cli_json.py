@@ -107,7 +107,7 @@ ERRORS = [
     (["serve"], "nothing to serve", "--base-model"),
     (["eval", "--models", "base"], "served base model", "idiolect serve"),
     (["jobs", "--cancel", "nope"], "no job with id 'nope'", None),
-    (["import", "/no/such/export.zip", "--no-index"], "no such file", "ChatGPT or Claude export"),
+    (["import", "/no/such/export.zip", "--no-index"], "no such file", None),
     (["retrain"], "preference pair", None),
 ]
 

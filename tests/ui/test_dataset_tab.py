@@ -219,3 +219,43 @@ def test_cli_export_without_snapshot_is_one_clear_line(cli, services) -> None:
     r = CliRunner().invoke(cli, ["dataset", "export"], obj=services)
     assert r.exit_code != 0 and "no dataset snapshot yet" in r.output and "Traceback" not in r.output
     assert "Hint: make one with `idiolect dataset snapshot`" in r.output
+
+
+def test_export_button_says_where_and_what_is_missing(services) -> None:
+    seed(services.store)
+    missing = tab.export_view(services, "", "messages", "qwen3")["export_result"]
+    assert missing.startswith("**Nothing exported:** no dataset snapshot yet") and "Make a snapshot" in missing
+    assert "idiolect" not in missing and "--" not in missing
+    tab.take_snapshot(services, 0, 0.25, "", False)
+    done = tab.export_view(services, "", "sharegpt", "qwen3")["export_result"]
+    folder = done.split("Folder: `")[1].split("`")[0]
+    assert "Exported snapshot **v1** as sharegpt for qwen3" in done
+    assert folder.startswith(str(services.settings.home / "exports")) and (Path(folder) / "train.jsonl").exists()
+    assert "unknown export format" in tab.export_view(services, "", "csv", "qwen3")["export_result"]
+    assert "no snapshot '7'" in tab.export_view(services, "7", "messages", "qwen3")["export_result"]
+
+
+def test_domains_from_history_suggest_then_apply(services) -> None:
+    import tomllib
+
+    from agent.ingest import import_exports
+    from agent.profile import refresh_profile
+    from ui.sample import sample_paths
+
+    empty = tab.suggest_domains_view(services)
+    assert empty["domains_table"].empty and "Import tab" in empty["domains_status"]
+    import_exports([str(p) for p in sample_paths()], store=services.store, scrubber=services.scrubber, index=None)
+    refresh_profile(services.store)
+    shown = tab.suggest_domains_view(services)
+    table = shown["domains_table"]
+    assert len(table) >= 4 and "Apply" in shown["domains_status"]
+    table.loc[0, "domain"] = "framing"  # the owner edits before applying
+    applied = tab.apply_domains_view(services, table)["domains_status"]
+    assert applied.startswith(f"Applied {len(table)} domains to `")
+    data = tomllib.loads((services.settings.home / "idiolect.toml").read_text())
+    assert list(data["domains"])[0] == "framing" and "framing" in services.settings.domains
+    assert data["domain_keywords"]["framing"] == [k.strip() for k in table.loc[0, "keywords"].split(",")]
+    bad = table.copy()
+    bad["share"] = 0
+    assert "Not applied" in tab.apply_domains_view(services, bad)["domains_status"]
+    assert "Nothing to apply" in tab.apply_domains_view(services, None)["domains_status"]
