@@ -232,7 +232,7 @@ def test_export_button_says_where_and_what_is_missing(services) -> None:
     assert "Exported snapshot **v1** as sharegpt for qwen3" in done
     assert folder.startswith(str(services.settings.home / "exports")) and (Path(folder) / "train.jsonl").exists()
     assert "unknown export format" in tab.export_view(services, "", "csv", "qwen3")["export_result"]
-    assert "no snapshot '7'" in tab.export_view(services, "7", "messages", "qwen3")["export_result"]
+    assert "no snapshot with version 7" in tab.export_view(services, "7", "messages", "qwen3")["export_result"]
 
 
 def test_domains_from_history_suggest_then_apply(services) -> None:
