@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.topics import find_topics, talks_about
 from core.schemas import Role, StoredMessage, utcnow
 from core.store import Store
 
@@ -55,8 +56,22 @@ def signature_phrases(person: list[str], others: list[str], top: int = 25) -> li
     return sorted(out, key=lambda r: -r["z"])[:top]
 
 
-def compute_profile(person: list[StoredMessage], assistant: list[StoredMessage]) -> dict[str, Any]:
-    """Statistics of the person's own words (pasted material excluded)."""
+def distinct(sentences: list[str], *, overlap: float = 0.7) -> list[str]:
+    """`sentences` without repeats: the same analogy reused, re-worded by a word or two, is kept once."""
+    kept: list[tuple[str, set[str]]] = []
+    for s in sentences:
+        words = {w.lower() for w in WORD.findall(s)}
+        if not words:
+            continue
+        if any(len(words & seen) / len(words | seen) >= overlap for _, seen in kept):
+            continue
+        kept.append((s, words))
+    return [s for s, _ in kept]
+
+
+def compute_profile(person: list[StoredMessage], assistant: list[StoredMessage],
+                    titles: dict[str, str] | None = None) -> dict[str, Any]:
+    """Statistics of the person's own words (pasted material excluded) and the topics they talk about."""
     texts = [m.own_text for m in person if m.own_text.strip()]
     if not texts:
         return {"messages": 0}
@@ -66,7 +81,7 @@ def compute_profile(person: list[StoredMessage], assistant: list[StoredMessage])
     joined = "\n".join(texts)
     total_words = max(1, int(words.sum()))
     per_msg = lambda rx: round(sum(bool(rx.search(t)) for t in texts) / len(texts), 3)  # noqa: E731
-    topic_words = Counter(w.lower() for w in WORD.findall(joined) if len(w) > 3 and w.lower() not in STOP)
+    topics = find_topics(person, assistant, titles or {})
     return {
         "messages": len(texts),
         "words": total_words,
@@ -87,8 +102,9 @@ def compute_profile(person: list[StoredMessage], assistant: list[StoredMessage])
         "contractions_per_1k_words": round(
             len(re.findall(r"\b\w+'(?:s|re|ve|d|ll|t|m)\b", joined)) * 1000 / total_words, 1),
         "signature_phrases": signature_phrases(texts, [m.text for m in assistant]),
-        "topics": [w for w, _ in topic_words.most_common(20)],
-        "analogy_examples": [s.strip()[:200] for s in sentences if ANALOGY_CUES.search(s)][:8],
+        "topics": talks_about(topics, 20),
+        "topic_clusters": [t.as_dict() for t in topics],
+        "analogy_examples": distinct([s.strip()[:200] for s in sentences if ANALOGY_CUES.search(s)])[:8],
     }
 
 
@@ -112,8 +128,11 @@ def draft_style_card(p: dict[str, Any], name: str | None = None) -> str:
         (f"- First person: {p['first_person_per_1k_words']} per 1,000 words; "
          f"contractions: {p['contractions_per_1k_words']}."),
         "- Signature phrases: " + ", ".join(f"\"{s['phrase']}\"" for s in p["signature_phrases"][:12]),
-        "- Talks about: " + ", ".join(p["topics"][:12]),
     ]
+    if p.get("topics"):
+        lines.append("- Talks about: " + ", ".join(p["topics"][:12]))
+    for t in p.get("topic_clusters", [])[:8]:
+        lines.append(f"  - {t['name']} ({t['share']:.0%} of messages): {', '.join(t['terms'][:6])}")
     if p.get("analogy_examples"):
         lines.append("- Typical analogies: " + " | ".join(p["analogy_examples"][:3]))
     return "\n".join(lines)
@@ -130,7 +149,8 @@ def refresh_profile(store: Store, *, name: str | None = None, force_card: bool =
     """
     person = store.conversations.messages(role=Role.person.value, newest=PROFILE_MESSAGES)
     assistant = store.conversations.messages(role=Role.assistant.value, newest=PROFILE_MESSAGES)
-    profile = compute_profile(person, assistant)
+    titles = {c["id"]: c["title"] or "" for c in store.conversations.list_conversations()}
+    profile = compute_profile(person, assistant, titles)
     profile["updated_at"] = utcnow().isoformat()
     store.kv.put("voice_profile", profile)
     card = store.kv.get("style_card") or {}

@@ -39,14 +39,26 @@ def verify_bundled(path: Path) -> None:
 
 
 class Embedder:
-    """Wraps a sentence-transformers model; rows come back L2-normalised float32."""
+    """Sentence embeddings; rows come back L2-normalised float32.
 
-    def __init__(self, model: Any, name: str, batch_size: int = 64) -> None:
+    The sentence-transformers model loads on the first batch that needs it. For the bundled
+    MiniLM, small batches (a search query) go through a numpy copy of the same network
+    (core/minilm.py), so answering one query never imports torch.
+    """
+
+    SMALL = 8  # batches up to this size use the numpy path when there is one
+
+    def __init__(self, model: Any, name: str, batch_size: int = 64, *, loader: Any = None,
+                 small: Any = None, dim: int | None = None) -> None:
         self._model = model
+        self._loader = loader
+        self._small = small
         self.name = name
         self.batch_size = batch_size
-        getdim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        self.dim = int(getdim())
+        if dim is None:
+            getdim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            dim = int(getdim())
+        self.dim = int(dim)
 
     @classmethod
     def load(cls, name_or_path: str = BUNDLED_EMBEDDER, *, batch_size: int = 64, device: str = "auto") -> Embedder:
@@ -55,22 +67,22 @@ class Embedder:
         `device` "auto" lets sentence-transformers take a GPU when one is visible (embedding a
         heavy user's history is hours on CPU, minutes on a GPU), else the CPU.
         """
-        from sentence_transformers import SentenceTransformer
-
         if name_or_path == BUNDLED_EMBEDDER:
+            from core.minilm import NumpyBert
+
             path = bundled_model_path()
             verify_bundled(path)
-            target = str(path)
-        else:
-            target = name_or_path
-        try:
-            model = SentenceTransformer(target, device=None if device == "auto" else device, local_files_only=True)
-        except Exception as e:  # sentence-transformers raises many kinds; all mean "can't load"
-            raise ConfigError(
-                f"embedding model {name_or_path!r} could not be loaded offline: {e}. "
-                "Set IDIOLECT_EMBEDDING_MODEL to a local sentence-transformers folder."
-            ) from e
-        return cls(model, name_or_path, batch_size)
+            small = NumpyBert(path)
+            return cls(None, name_or_path, batch_size, loader=lambda: _sentence_transformer(str(path), name_or_path, device),
+                       small=small, dim=small.dim)
+        return cls(_sentence_transformer(name_or_path, name_or_path, device), name_or_path, batch_size)
+
+    @property
+    def model(self) -> Any:
+        """The sentence-transformers model (loaded now if it was not yet)."""
+        if self._model is None:
+            self._model = self._loader()
+        return self._model
 
     @property
     def device(self) -> str:
@@ -81,7 +93,9 @@ class Embedder:
         """Embed `texts`; shape (n, dim)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = self._model.encode(
+        if self._small is not None and self._model is None and len(texts) <= self.SMALL:
+            return self._small.encode(list(texts))
+        out = self.model.encode(
             list(texts),
             batch_size=batch_size or self.batch_size,
             normalize_embeddings=True,
@@ -89,3 +103,15 @@ class Embedder:
             show_progress_bar=False,
         )
         return np.asarray(out, dtype=np.float32)
+
+
+def _sentence_transformer(target: str, name: str, device: str = "auto") -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(target, device=None if device == "auto" else device, local_files_only=True)
+    except Exception as e:  # sentence-transformers raises many kinds; all mean "can't load"
+        raise ConfigError(
+            f"embedding model {name!r} could not be loaded offline: {e}. "
+            "Set IDIOLECT_EMBEDDING_MODEL to a local sentence-transformers folder."
+        ) from e

@@ -1,10 +1,26 @@
-"""Domain errors; the CLI and the app translate them into one clear line each."""
+"""Domain errors; the CLI and the app translate them into one clear line each.
+
+Every error names the cause in its message. Where a next step exists it goes in `hint`, kept
+apart from the cause because the next step differs by surface: the CLI prints the hint (a
+command to run), the app shows its own next step (a button to press) and never a CLI flag.
+`--json` prints `{"error": message, "hint": hint}`.
+"""
 
 from __future__ import annotations
 
 
 class IdiolectError(Exception):
-    """Base of every error idiolect raises on purpose."""
+    """Base of every error idiolect raises on purpose.
+
+    `hint` (keyword) is the next step on the command line; a subclass may set a default.
+    """
+
+    hint: str | None = None
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
 
 
 class ImportFailed(IdiolectError):
@@ -25,6 +41,8 @@ class ConfigError(IdiolectError):
 class EgressRefused(IdiolectError):
     """`local_only` refused an endpoint outside the owner's machines."""
 
+    hint = "point the setting at a machine on your network, or set local_only = false in idiolect.toml"
+
 
 class LLMError(IdiolectError):
     """An LLM provider failed: missing key, unreachable endpoint, rate limit, bad output."""
@@ -36,3 +54,10 @@ class NotFound(IdiolectError):
 
 class JobError(IdiolectError):
     """A training or serving job could not be started or failed."""
+
+    hint = "see `idiolect jobs` for every job's status and log"
+
+
+def hint_of(e: BaseException) -> str | None:
+    """Return the error's CLI next step, if it has one."""
+    return getattr(e, "hint", None)

@@ -321,4 +321,4 @@ class GoldenPrompt(BaseModel):
     id: str | None = None
     prompt: str
     domain: str = "reasoning"
-    source: Literal["default", "owner", "validation"] = "default"
+    source: Literal["default", "owner", "validation", "drafted"] = "default"

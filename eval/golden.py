@@ -1,8 +1,9 @@
 """Evaluation prompts: the owner's editable golden set and held-out real contexts.
 
-Golden prompts are five questions across the domains, seeded once and then the owner's to
-edit. Held-out contexts come from the newest snapshot's validation split when there is one,
-else from the newest conversations in the store (split by conversation, time-ordered, so no
+Golden prompts are five questions, seeded once (drafted from the person's topics when the
+profile has them) and then the owner's to edit; more can be drafted (eval/golden_drafts.py).
+Held-out contexts come from the newest snapshot's validation split when there is one, else from
+the newest conversations in the store (split by conversation, time-ordered, so no
 held-out conversation ever fed training; voice-metrics §1).
 """
 
@@ -61,9 +62,17 @@ class EvalItem:
 
 
 def golden_prompts(store: Store, *, seed_defaults: bool = True) -> list[GoldenPrompt]:
-    """Return the owner's golden prompts; the five defaults are written the first time."""
+    """Return the owner's golden prompts, seeding five the first time.
+
+    The seeds are drafted from the person's own topics when the voice profile has them (so a
+    woodworker is not asked about GPU queues), else the five generic defaults.
+    """
     if seed_defaults and store.evals.count_golden() == 0:
-        store.evals.add_golden_many(p.model_copy() for p in DEFAULT_PROMPTS)
+        from eval.golden_drafts import template_drafts
+
+        topics = (store.kv.get("voice_profile") or {}).get("topic_clusters") or []
+        seeds = template_drafts(topics, 5, domains=[], keywords={}) or [p.model_copy() for p in DEFAULT_PROMPTS]
+        store.evals.add_golden_many(seeds)
     return store.evals.golden_prompts()
 
 

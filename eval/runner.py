@@ -78,6 +78,9 @@ def resolve_models(store: Store, names: Sequence[str], *,
     bases = [c for c in known.values() if c.kind == ModelKind.base.value]
     chosen: list[Contestant] = []
     for n in names:
+        if n == "base" and n not in known and not bases:
+            raise ConfigError("no base model is served yet, and the evaluation needs a served base model as its "
+                              "ceiling")
         if n == "base" and n not in known and bases:
             chosen.append(bases[0])
         elif n in known:
@@ -93,6 +96,79 @@ def resolve_models(store: Store, names: Sequence[str], *,
     if include_baseline and not any(c.kind == ModelKind.baseline.value for c in systems) and BASELINE in known:
         systems.insert(0, known[BASELINE])
     return base, list({c.name: c for c in systems}.values())
+
+
+class EvalNotReady(ConfigError):
+    """An evaluation's precondition is unmet, found before any generation.
+
+    `need` names what is missing so each surface can offer its own next step: "base" (no
+    served base model), "model" (a named model is unknown or not answering) or "data" (too
+    little of the person's text to score against).
+    """
+
+    def __init__(self, message: str, *, need: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.need = need
+
+
+# The offline suite's minimums (eval.voice._check_inputs), checked before generating anything.
+MIN_PERSON_TEST = 4
+MIN_PERSON_TRAIN = 3
+MIN_NEGATIVES = 3
+
+
+def unreachable(endpoint: str, *, timeout: float = 2.0) -> str | None:
+    """Why nothing answers at an endpoint's host and port (a TCP connect), or None when something does."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    if not parts.hostname:
+        return f"{endpoint!r} is not a URL"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return None
+    except TimeoutError:
+        return f"{parts.hostname}:{port} did not answer within {timeout:.0f} s"
+    except OSError as e:
+        return f"nothing answers at {parts.hostname}:{port} ({e.strerror or e})"
+
+
+def preflight(store: Store, settings: Settings, models: Sequence[str],
+              opts: EvalOptions) -> tuple[Contestant, list[Contestant], dict[str, Any]]:
+    """Check every precondition of a run, cheaply, before any generation; (base, systems, texts).
+
+    Raises:
+        EvalNotReady: with `need` "base", "model" or "data".
+
+    """
+    try:
+        base, systems = resolve_models(store, models, include_baseline=opts.include_baseline)
+    except ConfigError as e:
+        need = "base" if "base model" in str(e) else "model"
+        raise EvalNotReady(str(e), need=need, hint=(
+            "start the local model (`idiolect quickstart`) or serve one (`idiolect serve --base-model ID`)"
+            if need == "base" else "`idiolect models` lists what is registered and served")) from None
+    for c in [base, *systems]:
+        why = unreachable(str(c.endpoint))
+        if why:
+            role = "base model" if c is base else "model"
+            raise EvalNotReady(f"the {role} {c.name!r} is registered at {c.endpoint} but {why}",
+                               need="base" if c is base else "model",
+                               hint="start it again (`idiolect serve`), then re-run the evaluation")
+    try:
+        texts = gather_texts(store, settings, opts)
+    except ConfigError as e:
+        raise EvalNotReady(str(e), need="data", hint="import more of your history (`idiolect import PATH`)") from None
+    have = {"held-out person texts": (len([t for t in texts["person_test"] if t.strip()]), MIN_PERSON_TEST),
+            "training-side person texts": (len([t for t in texts["person_train"] if t.strip()]), MIN_PERSON_TRAIN),
+            "assistant turns and contexts": (len(texts["assistant"]) + len(texts["train_contexts"]), MIN_NEGATIVES)}
+    short = [f"{got} {name} (needs {need})" for name, (got, need) in have.items() if got < need]
+    if short:
+        raise EvalNotReady("too little of your text to evaluate against: only " + ", ".join(short),
+                           need="data", hint="import more conversations, or approve more examples and snapshot them")
+    return base, systems, texts
 
 
 def _generate(client_for: Callable[[str], Any], c: Contestant, items: Sequence[EvalItem], *, style_card: str,
@@ -163,8 +239,7 @@ def run_eval(store: Store, settings: Settings, models: Sequence[str], *, client_
 
     """
     opts = opts or EvalOptions()
-    base, systems = resolve_models(store, models, include_baseline=opts.include_baseline)
-    texts = gather_texts(store, settings, opts)
+    base, systems, texts = preflight(store, settings, models, opts)  # before minutes of generation
     items = golden_items(golden_prompts(store)) + texts["heldout"]
     style_card = str((store.kv.get("style_card") or {}).get("text", ""))
     retrieve = retrieve or lexical_retriever(texts["person_train"])

@@ -180,7 +180,8 @@ class JobRunner:
                       "with room for both, serve with a lower --gpu-memory-utilization and raise max_gpu_jobs.")
         else:
             advice = "Wait, cancel one (`idiolect jobs --cancel ID`), or raise the limit."
-        raise JobError(f"the GPU is taken by {taken}; max_gpu_jobs={limit}. {advice}")
+        # The advice names CLI commands, so it is the hint: the app shows its own next step.
+        raise JobError(f"the GPU is taken by {taken} (max_gpu_jobs={limit})", hint=advice)
 
     def _command(self, kind: str, module: str, cfg: dict[str, Any], config_path: Path) -> list[str]:
         """`python -m training.<kind> --config FILE`, under `accelerate launch` when the run asks for it."""

@@ -243,7 +243,8 @@ def resolve_config(preset: str | None = None, overrides: dict[str, Any] | None =
 def validate(cfg: TrainConfig) -> None:
     """Reject configs that cannot run, naming the field."""
     if not cfg.base_model:
-        raise ConfigError("base_model is required (set it in the preset or pass --base-model)")
+        raise ConfigError("base_model is required: the preset names none",
+                          hint="set base_model in the preset, or pass --base-model")
     if cfg.method not in METHODS:
         raise ConfigError(f"method {cfg.method!r} is not one of {METHODS}")
     if cfg.model_class not in ("causal-lm", "image-text-to-text"):

@@ -136,3 +136,33 @@ def read_progress(path: str | Path) -> list[dict[str, Any]]:
         if isinstance(ev, dict):
             events.append(ev)
     return events
+
+
+def throughput(events: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Training pace of the latest process: tokens per second and steps per minute, from its progress events.
+
+    Counted from that process's "start" event (a resumed run starts past step 0), using the
+    cumulative `num_tokens` TRL logs with each step. None where the events do not tell.
+    """
+    starts = [i for i, e in enumerate(events) if e.get("event") == "start" and "time" in e]
+    if not starts:
+        return {"tokens_per_second": None, "steps_per_minute": None}
+    start = events[starts[-1]]
+    logs = [e for e in events[starts[-1] + 1:] if e.get("event") == "log" and "time" in e and "step" in e]
+    if not logs:
+        return {"tokens_per_second": None, "steps_per_minute": None}
+    t0, s0 = float(start["time"]), int(start.get("step") or 0)
+    last = logs[-1]
+    elapsed = float(last["time"]) - t0
+    steps = int(last["step"]) - s0
+    spm = steps * 60 / elapsed if elapsed > 0 and steps > 0 else None
+    toks = [e for e in logs if isinstance(e.get("num_tokens"), int | float)]
+    tps = None
+    if toks and s0 == 0:  # num_tokens counts from this process's first step
+        n, dt = float(toks[-1]["num_tokens"]), float(toks[-1]["time"]) - t0
+        tps = n / dt if dt > 0 and n > 0 else None
+    elif len(toks) >= 2:  # resumed: the difference between this process's own logs
+        n = float(toks[-1]["num_tokens"]) - float(toks[0]["num_tokens"])
+        dt = float(toks[-1]["time"]) - float(toks[0]["time"])
+        tps = n / dt if dt > 0 and n > 0 else None
+    return {"tokens_per_second": round(tps, 1) if tps else None, "steps_per_minute": round(spm, 2) if spm else None}

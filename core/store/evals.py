@@ -15,7 +15,7 @@ from core.schemas import EvalRun, GoldenPrompt
 if TYPE_CHECKING:
     from core.store import Store
 
-GOLDEN_SOURCES = ("default", "owner", "validation")
+GOLDEN_SOURCES = ("default", "owner", "validation", "drafted")
 
 
 def _to_run(r: EvalRunRow) -> EvalRun:

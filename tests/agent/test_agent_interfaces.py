@@ -20,7 +20,7 @@ def test_cli_chat_dialogue_then_examples_counts(services) -> None:  # type: igno
                              input="draft 3 on why I self-host\napprove 1 and 3, make 2 more casual\napprove\n/quit\n")
     assert res.exit_code == 0, res.output
     assert "draft 1 (v1)" in res.output and "draft 2 (v2)" in res.output and "Saved 3 of 3" in res.output
-    res = CliRunner().invoke(app, ["examples", "--counts", "--json"], obj=services)
+    res = CliRunner().invoke(app, ["examples", "list", "--counts", "--json"], obj=services)
     assert json.loads(res.output)["status"] == {"approved": 3}
 
 

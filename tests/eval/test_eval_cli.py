@@ -128,4 +128,5 @@ def test_eval_tab_handlers(eval_services) -> None:  # type: ignore[no-untyped-de
     assert set(view["summary"]["model"]) == {"prompting-baseline", "voice-v1"}
     assert len(view["plots"]) == 3 and "<img" in view["html"]
     assert {"M4m", "confusion", "rouge_l"} <= set(view["summary"].columns) and "M8 ROUGE-L" in view["html"]
-    assert "Evaluation failed" in tab.run_view(sv, "ghost", False)["status"]
+    ghost = tab.run_view(sv, "ghost", False)["status"]
+    assert ghost.startswith("**Not run:** model 'ghost' is not in the registry") and "--" not in ghost

@@ -210,9 +210,10 @@ def running_job(store, kind: str, pid: int, tmp_path: Path, **config: object) ->
 def test_a_vllm_server_counts_against_max_gpu_jobs(store, settings, live_pid, tmp_path):
     running_job(store, "serve", live_pid, tmp_path, backend="vllm", gpu_memory_utilization=0.9)
     runner = JobRunner(store, settings)
-    with pytest.raises(JobError, match=r"serve-job \(vLLM server holding 90% of the GPU memory\); max_gpu_jobs=1"
-                                       r"\. Stop the server \(`idiolect jobs --cancel ID`\)"):
+    with pytest.raises(JobError, match=r"serve-job \(vLLM server holding 90% of the GPU memory\) "
+                                       r"\(max_gpu_jobs=1\)") as refused:
         runner.start("sft", {"preset": "tiny-cpu", "base_model": "x", "snapshot": str(tmp_path)})
+    assert refused.value.hint.startswith("Stop the server (`idiolect jobs --cancel ID`)")
     settings.max_gpu_jobs = 2  # a card with room for both (the server started with less memory)
     job = runner.start("sft", {"preset": "tiny-cpu", "base_model": "x", "snapshot": str(tmp_path)})
     assert runner.wait(job.id, timeout=120).status == JobStatus.failed  # no snapshot there: it ran, then failed
@@ -221,8 +222,9 @@ def test_a_vllm_server_counts_against_max_gpu_jobs(store, settings, live_pid, tm
 def test_training_refuses_a_vllm_server_and_a_cpu_server_does_not_count(store, settings, live_pid, tmp_path):
     running_job(store, "sft", live_pid, tmp_path)
     runner = JobRunner(store, settings)
-    with pytest.raises(JobError, match=r"sft-job \(sft training\); max_gpu_jobs=1\. Wait for it.*--backend cpu"):
+    with pytest.raises(JobError, match=r"sft-job \(sft training\) \(max_gpu_jobs=1\)") as refused:
         runner.start("serve", {"base_model": "m", "backend": "vllm", "vllm_bin": str(stand_in(tmp_path))})
+    assert refused.value.hint.startswith("Wait for it") and "--backend cpu" in refused.value.hint
     job = runner.start("serve", {"base_model": str(tmp_path / "missing"), "backend": "cpu", "register": False,
                                  "port": free_port(), "health_timeout": 5})
     assert job.config["backend"] == "cpu"

@@ -50,7 +50,7 @@ def test_tab_handlers(settings, tmp_path):
     from ui.services import Services
 
     sv = Services(settings)
-    assert "Could not start" in start_run(sv, "nope", "sft", "", "", "", 0)["status"]
+    assert "Not started" in start_run(sv, "nope", "sft", "", "", "", 0)["status"]
     assert job_detail(sv, "")["summary"].startswith("Select")
     assert "no job with id" in job_detail(sv, "missing")["summary"]
     started = start_run(sv, "tiny-cpu", "sft", str(_snapshot(tmp_path)), str(tmp_path / "none"), "", 2)
@@ -90,4 +90,28 @@ def test_train_can_launch_through_accelerate_from_the_cli_and_the_tab(settings, 
     plain = start_run(sv, "tiny-cpu", "sft", str(snap), str(tmp_path / "none"), "", 2, PRESET_LAUNCH, 0)
     assert "accelerate" not in " ".join(sv.store.registry.require_job(plain["job_id"]).config["_runtime"]["command"])
     runner.cancel(plain["job_id"], grace=5)
+    sv.close()
+
+
+def test_tab_checks_preconditions_before_starting(settings, tmp_path):
+    from core.schemas import Example, ExampleStatus
+    from ui.services import Services
+    from ui.tabs.training import precondition, snapshot_now
+
+    sv = Services(settings)
+    no_snap = start_run(sv, settings.train_preset, "sft", "", "", "", 0)
+    assert no_snap["job_id"] == "" and "there is no dataset snapshot yet" in no_snap["status"]
+    assert "Make a snapshot" in no_snap["status"]
+    assert "--" not in no_snap["status"] and "idiolect" not in no_snap["status"]  # no CLI flags in the app
+    no_base = start_run(sv, "tiny-cpu", "sft", "", "", "", 0)
+    assert "names no base model" in no_base["status"] and "Base model override" in no_base["status"]
+    assert precondition(sv, "", "sft", "", {}) == "choose a preset."
+    assert "no example is approved yet" in snapshot_now(sv)["status"]
+    ex = sv.store.examples.add(Example(
+        prompt="Own or rent the bandsaw?", reasoning="She weighs how often it runs against the rental fee first.",
+        response="Own it, like a truck you drive every day: the payments stop and the blade stays yours to dull.",
+        status=ExampleStatus.approved))
+    assert ex.id and "New snapshot **v1**" in snapshot_now(sv)["status"]
+    assert precondition(sv, settings.train_preset, "sft", "", {}) is None  # now it would start
+    assert not JobRunner(sv.store, settings).list()  # nothing was started by the checks
     sv.close()

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from core.errors import ConfigError, LLMError
 
@@ -179,30 +178,3 @@ def register(app: typer.Typer) -> None:
         out.print(f"mined {len(report.asked)} answers to the assistant's questions, {len(report.views)} "
                   f"volunteered views, {len(report.pairs)} branch pairs; {report.created_examples} new examples, "
                   f"{report.created_pairs} new pairs (pending review)")
-
-    @app.command()
-    def examples(ctx: typer.Context, status: str = typer.Option(None), domain: str = typer.Option(None),
-                 origin: str = typer.Option(None), limit: int = typer.Option(20),
-                 counts: bool = typer.Option(False, "--counts", help="Only the counts."),
-                 as_json: bool = typer.Option(False, "--json")) -> None:
-        """List examples, or count them by status, domain and origin."""
-        sv = services(ctx)
-        if counts:
-            c = sv.store.examples.counts()
-            if as_json:
-                emit_json(c)
-                return
-            for group, vals in c.items():
-                out.print(f"[bold]{group}[/bold] " + ", ".join(f"{k}: {v}" for k, v in sorted(vals.items())))
-            return
-        try:
-            rows = sv.store.examples.list(status=status, domain=domain, origin=origin, limit=limit)
-        except ValueError as e:
-            raise ConfigError(f"bad filter: {e}") from None
-        if as_json:
-            emit_json([e.model_dump(mode="json") for e in rows])
-            return
-        t = Table("id", "status", "origin", "domain", "overall", "prompt")
-        for e in rows:
-            t.add_row(e.id[:8], e.status.value, e.origin.value, e.domain, str(e.scores.overall or "-"), e.prompt[:60])
-        out.print(t)

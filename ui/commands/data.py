@@ -165,30 +165,6 @@ def register(app: typer.Typer) -> None:
             out.print()
 
     @app.command()
-    def profile(
-        ctx: typer.Context,
-        refresh: bool = typer.Option(False, "--refresh", help="Recompute from the store."),
-        card_file: Path = typer.Option(None, "--set-card", help="Replace the style card with this file's text."),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """Show your voice profile and style card (edit the card with --set-card FILE)."""
-        from agent.profile import refresh_profile, save_style_card
-
-        sv = services(ctx)
-        if card_file is not None:
-            save_style_card(sv.store, card_file.read_text(encoding="utf-8"))
-        prof = sv.store.kv.get("voice_profile")
-        if refresh or prof is None:
-            prof = refresh_profile(sv.store, name=sv.settings.person_name)
-        card = sv.store.kv.get("style_card") or {}
-        if as_json:
-            emit_json({"profile": prof, "style_card": card})
-            return
-        out.print(card.get("text", ""), markup=False)
-        out.print(f"\n[dim]{prof.get('messages', 0)} messages profiled; card "
-                  f"{'edited by you' if card.get('edited') else 'generated'}.[/dim]")
-
-    @app.command()
     def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
         """Show what is in the store."""
         from agent.index import dense_status

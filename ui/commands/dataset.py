@@ -50,6 +50,47 @@ def run_hf_export(snapshot_path: str, dest: Path, family: str, *, push_repo: str
     return result
 
 
+def export_dataset(sv: Any, *, fmt: str, target_model: str, snapshot_ref: str | None = None,
+                   out_dir: Path | None = None, push_repo: str | None = None,
+                   hf_token: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Export a snapshot (the latest by default) for a trainer; (snapshot, summary). The CLI and the tab use this.
+
+    `out_dir` defaults to `<home>/exports/v<version>-<id>-<format>-<family>`; a relative one is
+    taken from the caller's working directory.
+
+    Raises:
+        NotFound: no snapshot (or not the one named).
+        ConfigError: unknown format or family, or --push-to-hub without --format hf.
+
+    """
+    from core.errors import ConfigError, NotFound
+    from training.export import ALL_FORMATS
+    from training.reasoning import family_for
+
+    snap = sv.store.snapshots.get(snapshot_ref) if snapshot_ref else sv.store.snapshots.latest()
+    if snap is None:
+        raise NotFound(f"no snapshot {snapshot_ref!r}" if snapshot_ref else "no dataset snapshot yet",
+                       hint="make one with `idiolect dataset snapshot`")
+    if fmt not in ALL_FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose from {', '.join(ALL_FORMATS)}")
+    try:
+        fam = family_for(target_model).name
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    if push_repo and fmt != "hf":
+        raise ConfigError("--push-to-hub needs --format hf")
+    dest = (Path(out_dir).expanduser().resolve() if out_dir else
+            sv.settings.home / "exports" / f"v{snap.version}-{snap.id[:8]}-{fmt}-{fam}")
+    if fmt == "hf":
+        summary = run_hf_export(snap.path, dest, fam, push_repo=push_repo, hf_token=hf_token,
+                                local_only=sv.settings.local_only)
+    else:
+        from training.export import export_snapshot
+
+        summary = export_snapshot(snap.path, dest, fmt=fmt, target=fam)
+    return snap, summary
+
+
 def approved_examples(sv: Any) -> list[Any]:
     from core.schemas import ExampleStatus
 
@@ -85,7 +126,7 @@ def _drops_table(qc: dict[str, Any]) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    from ui.cli import emit_json, services
+    from ui.cli import emit_json, resolve_path, services
 
     ds = typer.Typer(help="Dataset quality, snapshots and exports.", no_args_is_help=True)
     app.add_typer(ds, name="dataset")
@@ -107,6 +148,7 @@ def register(app: typer.Typer) -> None:
             from training.report import figure_png
             from training.report import plots as make_plots
 
+            plots = resolve_path(plots)
             plots.mkdir(parents=True, exist_ok=True)
             for name, fig in make_plots(card).items():
                 (plots / f"{name}.png").write_bytes(figure_png(fig))
@@ -172,28 +214,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Export a snapshot for a trainer, rendering reasoning for the target model family."""
-        from core.errors import ConfigError, NotFound
-        from training.reasoning import family_for
-
         sv = services(ctx)
-        snap = sv.store.snapshots.get(snapshot_ref) if snapshot_ref else sv.store.snapshots.latest()
-        if snap is None:
-            raise NotFound("no snapshots yet; run `idiolect dataset snapshot` first")
-        try:
-            fam = family_for(target_model).name
-        except ValueError as e:
-            raise ConfigError(str(e)) from e
-        if push_repo and fmt != "hf":
-            raise ConfigError("--push-to-hub needs --format hf")
-        dest = out_dir or sv.settings.home / "exports" / f"v{snap.version}-{snap.id[:8]}-{fmt}-{fam}"
-        if fmt == "hf":
-            with console.status("Writing the datasets folder…", spinner="dots"):
-                summary = run_hf_export(snap.path, dest, fam, push_repo=push_repo, hf_token=hf_token,
-                                        local_only=sv.settings.local_only)
-        else:
-            from training.export import export_snapshot
-
-            summary = export_snapshot(snap.path, dest, fmt=fmt, target=fam)
+        with console.status("Exporting…", spinner="dots"):
+            snap, summary = export_dataset(sv, fmt=fmt, target_model=target_model, snapshot_ref=snapshot_ref,
+                                           out_dir=resolve_path(out_dir) if out_dir else None, push_repo=push_repo,
+                                           hf_token=hf_token)
+        fam = summary.get("family", target_model)
         if as_json:
             emit_json(summary)
             return

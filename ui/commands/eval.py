@@ -73,8 +73,84 @@ def run_eval_command(sv: Any, models: list[str], *, judge: bool, show_progress: 
                         opts=EvalOptions(**options), progress=progress)
 
 
+def draft_golden_prompts(sv: Any, n: int, *, use_llm: bool) -> dict[str, Any]:
+    """Draft golden prompts from the person's topics (with the configured LLM when asked and there is one)."""
+    from eval.golden_drafts import draft_golden
+
+    llm = sv.llm if use_llm and sv.settings.llm_provider != "none" else None
+    return draft_golden(sv.store, n=n, domains=list(sv.settings.domains), keywords=dict(sv.settings.domain_keywords),
+                        llm=llm, person=sv.settings.person_name)
+
+
+def _golden_commands(app: typer.Typer) -> None:
+    from ui.cli import emit_json, services
+
+    golden = typer.Typer(help="Golden prompts: the fixed questions every evaluation asks.", no_args_is_help=True)
+    app.add_typer(golden, name="golden")
+
+    def show(prompts: list[Any], as_json: bool, extra: dict[str, Any] | None = None) -> None:
+        if as_json:
+            emit_json({**(extra or {}), "prompts": [p.model_dump() for p in prompts]})
+            return
+        t = Table("id", "domain", "source", "prompt")
+        for p in prompts:
+            t.add_row((p.id or "")[:8], p.domain, p.source, p.prompt)
+        out.print(t)
+
+    @golden.command("list")
+    def list_cmd(ctx: typer.Context,
+                 as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+        """List the golden prompts (the first call seeds five, drafted from your topics when there are some)."""
+        from eval.golden import golden_prompts
+
+        show(golden_prompts(services(ctx).store), as_json)
+
+    @golden.command()
+    def draft(ctx: typer.Context, n: int = typer.Option(5, "--n", "-n", min=1, max=50, help="How many."),
+              llm: bool = typer.Option(True, "--llm/--no-llm",
+                                       help="Write them with the configured LLM (else templates over your topics)."),
+              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+        """Draft golden prompts from your own topics; they are added with source 'drafted' for you to edit."""
+        res = draft_golden_prompts(services(ctx), n, use_llm=llm)
+        if res["note"]:
+            console.print(f"[yellow]{res['note']}[/yellow]")
+        show(res["added"], as_json, {"how": res["how"], "note": res["note"]})
+        if not as_json:
+            console.print(f"[dim]{len(res['added'])} added ({res['how']}); edit them in the Eval tab or with "
+                          "`idiolect golden add` / `delete`.[/dim]")
+
+    @golden.command()
+    def add(ctx: typer.Context, prompt: str = typer.Argument(..., help="The question."),
+            domain: str = typer.Option("reasoning", help="Its domain."),
+            as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+        """Add one golden prompt of your own."""
+        from core.schemas import GoldenPrompt
+
+        show([services(ctx).store.evals.add_golden(GoldenPrompt(prompt=prompt, domain=domain, source="owner"))],
+             as_json)
+
+    @golden.command()
+    def delete(ctx: typer.Context, prompt_id: str = typer.Argument(..., metavar="ID", help="Id or id prefix."),
+               as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+        """Delete one golden prompt."""
+        from core.errors import NotFound
+
+        store = services(ctx).store
+        found = [p for p in store.evals.golden_prompts() if (p.id or "").startswith(prompt_id.strip())]
+        if len(found) != 1:
+            raise NotFound(f"{'no' if not found else 'more than one'} golden prompt with id {prompt_id!r}",
+                           hint="`idiolect golden list` shows the ids")
+        store.evals.delete_golden(found[0].id or "")
+        if as_json:
+            emit_json({"deleted": found[0].id})
+        else:
+            out.print(f"Deleted {found[0].id}.")
+
+
 def register(app: typer.Typer) -> None:
     from ui.cli import emit_json, services
+
+    _golden_commands(app)
 
     @app.command("eval")
     def eval_cmd(
@@ -100,7 +176,9 @@ def register(app: typer.Typer) -> None:
             target = next((n for n in names if n != "base"), None)
             if target is None:
                 raise ConfigError("--write-gate needs the adapter to gate in --models, e.g. --models base,voice-v1")
-            path = write(write_gate, model=target)
+            from ui.cli import resolve_path
+
+            path = write(resolve_path(write_gate), model=target)
             if as_json:
                 emit_json({"gate": str(path), "model": target})
             else:

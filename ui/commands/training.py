@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from core.errors import ConfigError, NotFound
-from core.schemas import Job, JobStatus
+
+if TYPE_CHECKING:  # core.schemas builds pydantic models on import: only the commands that use it pay
+    from core.schemas import Job
 
 console = Console(stderr=True)
 out = Console()
@@ -20,7 +22,10 @@ out = Console()
 
 def job_summary(job: Job) -> dict[str, Any]:
     """Return A job as a flat JSON-friendly dict (what `--json` prints and the tab shows)."""
+    from training.rundata import read_progress, throughput
+
     runtime = job.config.get("_runtime") or {}
+    pace = throughput(read_progress(job.config["progress_file"])) if job.config.get("progress_file") else {}
     return {
         "id": job.id, "kind": job.kind, "status": job.status.value, "step": job.step,
         "total_steps": job.total_steps, "loss": job.loss[-1][1] if job.loss else None,
@@ -28,6 +33,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "eta_seconds": runtime.get("eta_seconds"), "output": job.output, "error": job.error,
         "preset": job.config.get("preset"), "registered_as": runtime.get("registered_as"),
         "started_at": job.started_at, "finished_at": job.finished_at, "log_path": job.log_path,
+        "tokens_per_second": pace.get("tokens_per_second"), "steps_per_minute": pace.get("steps_per_minute"),
     }
 
 
@@ -44,7 +50,8 @@ def training_data_dir(sv: Any, snapshot: str | None, family: str) -> tuple[Path,
             return p.resolve(), None
     snap = sv.store.snapshots.get(snapshot) if snapshot else sv.store.snapshots.latest()
     if snap is None:
-        raise NotFound("no dataset snapshot yet: make one with `idiolect dataset snapshot`, or pass --snapshot DIR")
+        raise NotFound("no dataset snapshot yet",
+                       hint="make one with `idiolect dataset snapshot`, or pass --snapshot DIR")
     target = family  # resolve_config already gave the renderer's family name
     dest = sv.settings.snapshots_dir / snap.id / f"trl-{target}"
     if not (dest / "train.jsonl").exists():
@@ -82,6 +89,7 @@ def start_training(sv: Any, *, preset: str, method: str = "sft", snapshot: str |
 
 def register_output(sv: Any, job: Job, prefix: str = "voice") -> str | None:
     """Register a succeeded training job's adapter once; returns its registry name."""
+    from core.schemas import JobStatus
     from training.registry import register_adapter
 
     runtime = dict(job.config.get("_runtime") or {})
@@ -120,6 +128,21 @@ def _follow(sv: Any, job: Job) -> Job:
         return runner.wait(job.id, on_update=update, interval=1.0)
 
 
+def print_table(table: Table) -> None:
+    """Print a table whole, never cut at 80 columns.
+
+    Off a terminal (a pipe, a file, a test) it prints at its natural width; on one, long cells
+    fold onto more lines within the terminal's width.
+    """
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    width = Measurement.get(out, out.options.update(max_width=10_000), table).maximum
+    Console(width=max(width, out.width)).print(table)  # `print(width=)` is capped at the console's width
+
+
 def _family_of(base_model: str) -> str:
     """Return the reasoning family a base model's name implies ("Qwen/Qwen3-8B" -> qwen3), else "none"."""
     from training.reasoning import family_for
@@ -136,7 +159,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def train(ctx: typer.Context,
-              preset: str = typer.Option(..., help="Preset name (training/configs/) or YAML path."),
+              preset: str = typer.Option(None, help="Preset name (training/configs/) or YAML path "
+                                                    "(default: the train_preset setting)."),
               snapshot: str = typer.Option(None, help="Snapshot id/version or a directory (default: latest)."),
               method: str = typer.Option("sft", help="sft or dpo."),
               parent: str = typer.Option(None, help="Adapter to continue from (DPO default: the champion)."),
@@ -151,7 +175,10 @@ def register(app: typer.Typer) -> None:
               wait: bool = typer.Option(True, help="Follow the job and register the adapter when it is done."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Start a LoRA training job (out of process); follow it and register the adapter."""
+        from core.schemas import JobStatus
+
         sv = services(ctx)
+        preset = preset or sv.settings.train_preset
         over = _parse_sets(set_)
         if base_model:
             over["base_model"] = base_model
@@ -165,6 +192,9 @@ def register(app: typer.Typer) -> None:
             register_output(sv, job)
             job = sv.store.registry.require_job(job.id)
         summary = job_summary(job)
+        if job.status == JobStatus.failed:
+            summary["hint"] = (f"the whole log is at {job.log_path}; fix the cause, then "
+                               f"`idiolect jobs --resume {job.id}` restarts it from its last checkpoint")
         if as_json:
             emit_json(summary)
         elif job.status == JobStatus.succeeded:
@@ -202,7 +232,8 @@ def register(app: typer.Typer) -> None:
         recs = [sv.store.registry.require_model(n) for n in adapter] or list_adapters(sv.store, base_model=base_model)
         base = base_model or (recs[-1].base_model if recs else None)
         if not base:
-            raise ConfigError("nothing to serve: pass --base-model or train an adapter first")
+            raise ConfigError("nothing to serve: no base model given and no adapter trained yet",
+                              hint="pass --base-model ID, or train an adapter first (`idiolect train`)")
         recs = [r for r in recs if r.base_model == base]
         fam = family or next((r.config.get("family") for r in recs if r.config.get("family")), None)
         spec = ServeSpec(base_model=base, adapters={r.name: r.path for r in recs if r.path}, backend=backend,
@@ -216,8 +247,12 @@ def register(app: typer.Typer) -> None:
         runner = JobRunner(sv.store, sv.settings)
         job = runner.wait(runner.start("serve", spec_dict(spec)).id, timeout=spec.health_timeout + 60)
         summary = {**job_summary(job), "url": job.output, "models": [spec.served_name or base, *spec.adapters]}
+        if not job.output:
+            summary["hint"] = f"the server's log is at {job.log_path}"
         if as_json:
             emit_json(summary)
+            if not job.output:
+                raise typer.Exit(1)
         elif job.output:
             out.print(f"serving at [bold]{job.output}[/] (job {job.id}): {', '.join(summary['models'])}")
         else:
@@ -236,13 +271,15 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json({"champion": champ.name if champ else None, "models": rows})
             return
-        table = Table("name", "kind", "base", "parent", "method", "snapshot", "eval_loss", "status", "endpoint")
+        # Long names, paths and URLs fold onto more lines instead of being cut at the terminal's width.
+        table = Table(*(Column(c, overflow="fold") for c in ("name", "kind", "base", "parent", "method", "snapshot",
+                                                            "eval_loss", "status", "endpoint")))
         for r in rows:
             loss = r["metrics"].get("eval_loss")
             table.add_row(("* " if r["champion"] else "") + r["name"], r["kind"], r["base_model"], r["parent"] or "",
                           r["method"] or "", (r["snapshot_id"] or "")[:10], f"{loss:.3f}" if loss else "",
                           r["status"], r["endpoint"] or "")
-        out.print(table)
+        print_table(table)
 
     @app.command()
     def jobs(ctx: typer.Context,
@@ -265,11 +302,14 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json({"jobs": summaries})
             return
-        table = Table("id", "kind", "status", "step", "loss", "eval", "eta", "adapter / output")
+        table = Table(*(Column(c, overflow="fold") for c in ("id", "kind", "status", "step", "loss", "eval", "tok/s",
+                                                            "steps/min", "eta", "adapter / output")))
         for s in summaries:
             eta = f"{s['eta_seconds'] / 60:.1f} min" if s["eta_seconds"] else ""
             table.add_row(s["id"], s["kind"], s["status"], f"{s['step']}/{s['total_steps'] or '?'}",
                           f"{s['loss']:.3f}" if s["loss"] is not None else "",
-                          f"{s['eval_loss']:.3f}" if s["eval_loss"] is not None else "", eta,
+                          f"{s['eval_loss']:.3f}" if s["eval_loss"] is not None else "",
+                          f"{s['tokens_per_second']:,.0f}" if s["tokens_per_second"] else "",
+                          f"{s['steps_per_minute']:.1f}" if s["steps_per_minute"] else "", eta,
                           s["registered_as"] or s["output"] or "")
-        out.print(table)
+        print_table(table)

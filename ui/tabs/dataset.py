@@ -1,8 +1,9 @@
-"""Dataset tab: report card with plots, browse, edit, approve/reject, bulk actions, provenance, snapshots.
+"""Dataset tab: review examples one at a time by keyboard, bulk actions on a filter, report card, snapshot, export.
 
-Handlers are module-level functions over explicit inputs returning dicts keyed by component
-name; `build` maps the names to components. Per-session data (the open example, the ids on
-screen) lives in gr.State only.
+The handlers live in dataset_review.py (table, record, keys), dataset_bulk.py (approve or
+reject all matching, after a count) and dataset_curate.py (report card, snapshot, export,
+domains from the person's history); each returns a dict keyed by component name and `build`
+maps the names to components. The review queue is the table on screen: its ids, in order.
 """
 
 from __future__ import annotations
@@ -12,175 +13,54 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.errors import IdiolectError, NotFound
-from core.schemas import Example, ExampleStatus
+from ui.tabs.dataset_bulk import bulk_cancel, bulk_confirm, bulk_preview
+from ui.tabs.dataset_curate import (
+    DOMAIN_COLUMNS,
+    EXPORT_FORMATS,
+    FAMILIES,
+    apply_domains_view,
+    export_view,
+    qc_markdown,
+    refresh_report,
+    snapshot_choices,
+    suggest_domains_view,
+    take_snapshot,
+)
+from ui.tabs.dataset_review import (
+    COLUMNS,
+    KEYS_HELP,
+    KEYS_JS,
+    example_table,
+    open_example,
+    row_id,
+    save_edits,
+    search_examples,
+    set_status,
+    step,
+)
+
+__all__ = ["LABEL", "build", "bulk_cancel", "bulk_confirm", "bulk_preview", "example_table", "open_example",
+           "qc_markdown", "refresh_report", "row_id", "save_edits", "search_examples", "set_status", "step",
+           "take_snapshot", "export_view", "suggest_domains_view", "apply_domains_view", "table_ids"]
 
 LABEL = "Dataset"
 STATUSES = ["any", "pending", "approved", "rejected"]
-COLUMNS = ["id", "status", "domain", "score", "origin", "prompt", "response", "created"]
+ORIGINS = ["any", "drafted", "bulk", "mined", "gold", "manual"]
 
 
-def _short(text: str, n: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def example_table(examples: list[Example]) -> pd.DataFrame:
-    """One row per example, long texts shortened."""
-    rows = [[e.id, e.status.value, e.domain, e.scores.overall, e.origin.value, _short(e.prompt),
-             _short(e.response), e.created_at.strftime("%Y-%m-%d")] for e in examples]
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def search_examples(store: Any, status: str, domain: str, query: str, limit: int = 300) -> dict[str, Any]:
-    """Examples matching the filters, newest first, and the ids now on screen."""
-    exs = store.examples.list(status=None if status in ("", "any") else status,
-                              domain=None if domain in ("", "any") else domain,
-                              query=(query or "").strip() or None, limit=limit)
-    counts = store.examples.counts().get("status", {})
-    summary = " · ".join(f"{k}: {counts.get(k, 0)}" for k in ("pending", "approved", "rejected"))
-    return {"table": example_table(exs), "shown_ids": [e.id for e in exs],
-            "counts": f"Showing {len(exs)} · all examples: {summary}"}
-
-
-def provenance(store: Any, ex: Example) -> dict[str, Any]:
-    """Where an example came from: source messages (text), conversation, model, prompt version, edits."""
-    sources = []
-    for mid in ex.source_message_ids:
-        try:
-            m = store.conversations.message(mid)
-            sources.append({"id": mid, "role": m.role.value, "conversation_id": m.conversation_id,
-                            "text": m.text[:2000]})
-        except NotFound:
-            sources.append({"id": mid, "missing": True})
-    title = None
-    if ex.conversation_id:
-        try:
-            title = store.conversations.conversation(ex.conversation_id).get("title")
-        except NotFound:
-            title = None
-    return {"origin": ex.origin.value, "model": ex.model, "prompt_version": ex.prompt_version,
-            "run_id": ex.run_id, "conversation_id": ex.conversation_id, "conversation_title": title,
-            "source_messages": sources, "scores": ex.scores.model_dump(), "edits": ex.edits,
-            "created_at": ex.created_at.isoformat(), "updated_at": ex.updated_at.isoformat()}
-
-
-def open_example(store: Any, example_id: str | None) -> dict[str, Any]:
-    """Load one example into the editor, with its provenance."""
-    if not example_id:
-        raise gr.Error("Pick an example in the table first.")
-    try:
-        ex = store.examples.get(example_id)
-    except NotFound as e:
-        raise gr.Error(str(e)) from e
-    return {"current": ex.id, "prompt": ex.prompt, "reasoning": ex.reasoning, "response": ex.response,
-            "domain": ex.domain, "status": f"**{ex.status.value}** · {ex.id}",
-            "provenance": provenance(store, ex)}
-
-
-def row_id(table: pd.DataFrame, index: Any) -> str | None:
-    """Return the example id in the clicked table row (`index` is Gradio's SelectData.index)."""
-    row = index[0] if isinstance(index, list | tuple) else index
-    if table is None or row is None or not 0 <= int(row) < len(table):
-        return None
-    return str(table.iloc[int(row)]["id"])
-
-
-def set_status(store: Any, example_id: str | None, status: str) -> dict[str, Any]:
-    """Approve or reject the open example in place."""
-    if not example_id:
-        raise gr.Error("Open an example first.")
-    try:
-        store.examples.set_status([example_id], ExampleStatus(status))
-    except (IdiolectError, ValueError) as e:
-        raise gr.Error(str(e)) from e
-    return open_example(store, example_id)
-
-
-def save_edits(store: Any, example_id: str | None, prompt: str, reasoning: str, response: str,
-               domain: str, editor: str = "owner") -> dict[str, Any]:
-    """Save edited texts/domain; the change goes into the example's edit log."""
-    if not example_id:
-        raise gr.Error("Open an example first.")
-    if not (prompt or "").strip() or not (response or "").strip():
-        raise gr.Error("Prompt and response cannot be empty.")
-    try:
-        store.examples.update(example_id, editor=editor, prompt=prompt, reasoning=reasoning,
-                              response=response, domain=(domain or "").strip() or "reasoning")
-    except (IdiolectError, ValueError) as e:
-        raise gr.Error(str(e)) from e
-    return open_example(store, example_id)
-
-
-def bulk_status(store: Any, ids_text: str, shown_ids: list[str] | None, status: str) -> dict[str, Any]:
-    """Set `status` on the ids typed (comma/space separated), or on every example shown when empty."""
-    ids = [i for i in (ids_text or "").replace(",", " ").split() if i] or list(shown_ids or [])
-    if not ids:
-        raise gr.Error("Nothing selected: type ids, or filter the table to the examples you mean.")
-    missing = []
-    for i in ids:
-        try:
-            store.examples.get(i)
-        except NotFound:
-            missing.append(i)
-    if missing:
-        raise gr.Error(f"No such example: {', '.join(missing[:5])}")
-    n = store.examples.set_status(ids, ExampleStatus(status))
-    return {"bulk_result": f"{status.capitalize()} {n} example(s).", "bulk_ids": ""}
-
-
-def qc_markdown(qc: dict[str, Any]) -> str:
-    lines = [f"**QC kept {qc['kept']} of {qc['total']}.**", "", "| dropped because | count |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in qc["dropped"].items()] or ["| (nothing dropped) | 0 |"]
-    if not qc.get("semantic_checked"):
-        lines.append("\n_Semantic (embedding) dedup was skipped._")
-    if qc["drops"]:
-        lines.append("\n<details><summary>Every drop</summary>\n")
-        lines += [f"- `{d['id']}` {d['reason']} {d['detail']}"
-                  + (f" (duplicate of `{d['duplicate_of']}`)" if d.get("duplicate_of") else "")
-                  for d in qc["drops"][:500]]
-        lines.append("\n</details>")
-    return "\n".join(lines)
-
-
-def refresh_report(services: Any, semantic: bool) -> dict[str, Any]:
-    """QC the approved examples, grade them, and draw the three plots."""
-    from training.report import assess, plots
-    from ui.commands.dataset import qc_callables
-
-    exs = services.store.examples.list(status=ExampleStatus.approved)
-    _kept, qc, card = assess(exs, services.settings, **qc_callables(services, semantic))
-    figs = plots(card)
-    return {"card": card.to_markdown(), "qc": qc_markdown(qc), "domains": figs["domains"],
-            "scores": figs["scores"], "growth": figs["growth"]}
-
-
-def take_snapshot(services: Any, seed: float, validation: float, note: str, semantic: bool) -> dict[str, Any]:
-    """Freeze the approved examples into a versioned snapshot."""
-    from training.snapshots import create_snapshot
-    from ui.commands.dataset import qc_callables
-
-    try:
-        snap, created = create_snapshot(services.store, services.settings, seed=int(seed),
-                                        validation_fraction=float(validation), note=note or "",
-                                        **qc_callables(services, semantic))
-    except IdiolectError as e:
-        raise gr.Error(str(e)) from e
-    head = "New snapshot" if created else "Data unchanged since snapshot"
-    return {"snapshot_result": f"{head} **v{snap.version}** (`{snap.id[:12]}`): {snap.n_train} train · "
-                               f"{snap.n_validation} validation · {snap.n_preferences} pairs  \n`{snap.path}`\n\n"
-                               f"Export it with `idiolect dataset export --snapshot {snap.version} "
-                               f"--format messages --target-model qwen3`."}
+def table_ids(table: pd.DataFrame | None) -> list[str]:
+    """Return the ids of the examples on screen, in order (the review queue)."""
+    return [] if table is None or len(table) == 0 else [str(i) for i in table["id"]]
 
 
 def build(services: Any) -> None:
     """Lay out the Dataset tab (called inside `with gr.Tab(LABEL):`)."""
     store = services.store
-    domains = ["any", *services.settings.domains]
     current = gr.State(None)
-    shown_ids = gr.State([])
+    pending = gr.State(None)
+    domains = ["any", *services.settings.domains]
 
-    with gr.Accordion("Report card", open=True):
+    with gr.Accordion("Report card", open=False):
         with gr.Row():
             semantic = gr.Checkbox(value=False, label="Semantic dedup (embeddings; slower)")
             refresh = gr.Button("Refresh report", variant="primary", elem_id="dataset-refresh")
@@ -195,45 +75,75 @@ def build(services: Any) -> None:
     with gr.Row():
         f_status = gr.Dropdown(STATUSES, value="pending", label="Status", scale=1)
         f_domain = gr.Dropdown(domains, value="any", label="Domain", scale=1, allow_custom_value=True)
+        f_origin = gr.Dropdown(ORIGINS, value="any", label="Origin", scale=1, allow_custom_value=True)
         f_query = gr.Textbox(label="Search prompt / reasoning / response", scale=3, elem_id="dataset-query")
         go = gr.Button("Search", scale=1, elem_id="dataset-search")
-    counts = gr.Markdown()
-    table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="dataset-table")
+    # Callable values are re-read on every page load: the pending queue is on screen at once.
+    counts = gr.Markdown(lambda: search_examples(store, "pending", "any", "")["counts"], elem_id="dataset-counts")
+    table = gr.Dataframe(lambda: search_examples(store, "pending", "any", "")["table"], headers=COLUMNS,
+                         interactive=False, wrap=True, elem_id="dataset-table")
 
-    with gr.Row():
-        with gr.Column(scale=3):
-            status = gr.Markdown("Click a row to open it.")
-            prompt = gr.Textbox(label="Prompt", lines=3)
-            reasoning = gr.Textbox(label="Reasoning", lines=5)
-            response = gr.Textbox(label="Response", lines=8)
-            domain = gr.Dropdown(list(services.settings.domains), label="Domain", allow_custom_value=True)
-            with gr.Row():
-                approve = gr.Button("Approve", variant="primary", elem_id="dataset-approve")
-                reject = gr.Button("Reject", variant="stop", elem_id="dataset-reject")
-                save = gr.Button("Save edits", elem_id="dataset-save")
-        with gr.Column(scale=2), gr.Accordion("Provenance", open=False):
-            prov = gr.JSON(label="Source messages, model, edits")
-
-    with gr.Accordion("Bulk actions", open=False):
-        bulk_ids = gr.Textbox(label="Example ids (comma or space separated; empty = every example shown)")
+    with gr.Group(elem_id="dataset-review"):
         with gr.Row():
-            bulk_approve = gr.Button("Approve selected", elem_id="dataset-bulk-approve")
-            bulk_reject = gr.Button("Reject selected", elem_id="dataset-bulk-reject")
-        bulk_result = gr.Markdown()
+            with gr.Column(scale=3):
+                status = gr.Markdown("Click a row, or press **J** for the first example in the list.")
+                note = gr.Markdown(elem_id="dataset-review-note")
+                prompt = gr.Textbox(label="Prompt", lines=3)
+                reasoning = gr.Textbox(label="Reasoning", lines=5)
+                response = gr.Textbox(label="Response", lines=8, elem_id="dataset-response")
+                domain = gr.Dropdown(list(services.settings.domains), label="Domain", allow_custom_value=True)
+                with gr.Row():
+                    prev = gr.Button("← Previous (K)", elem_id="dataset-prev")
+                    approve = gr.Button("Approve (A)", variant="primary", elem_id="dataset-approve")
+                    reject = gr.Button("Reject (R)", variant="stop", elem_id="dataset-reject")
+                    save = gr.Button("Save edits (Ctrl+Enter)", elem_id="dataset-save")
+                    nxt = gr.Button("Next (J) →", elem_id="dataset-next")
+            with gr.Column(scale=2):
+                gr.Markdown("**Where it came from**")
+                prov = gr.Markdown(elem_id="dataset-provenance")
+        gr.Markdown(KEYS_HELP)
+        gr.HTML("", js_on_load=KEYS_JS, elem_id="dataset-keys")
+
+    with gr.Accordion("Bulk actions on the filter above", open=False):
+        bulk_ids = gr.Textbox(label="Or these example ids / id prefixes only (comma or space separated)")
+        with gr.Row():
+            bulk_approve = gr.Button("Approve all matching", elem_id="dataset-bulk-approve")
+            bulk_reject = gr.Button("Reject all matching", elem_id="dataset-bulk-reject")
+            confirm = gr.Button("Confirm", variant="primary", visible=False, elem_id="dataset-bulk-confirm")
+            cancel = gr.Button("Cancel", visible=False, elem_id="dataset-bulk-cancel")
+        bulk_result = gr.Markdown(elem_id="dataset-bulk-result")
 
     with gr.Accordion("Snapshot", open=False):
         with gr.Row():
             seed = gr.Number(value=0, precision=0, label="Seed")
             val = gr.Slider(0.0, 0.5, value=0.1, step=0.01, label="Validation share")
-            note = gr.Textbox(label="Note")
-        snap_btn = gr.Button("Take snapshot", elem_id="dataset-snapshot")
-        snap_result = gr.Markdown()
+            snote = gr.Textbox(label="Note")
+        snap_btn = gr.Button("Make a snapshot", elem_id="dataset-snapshot")
+        snap_result = gr.Markdown(elem_id="dataset-snapshot-result")
+
+    with gr.Accordion("Export for a trainer", open=False):
+        with gr.Row():
+            e_snap = gr.Dropdown(snapshot_choices(store), value="", label="Snapshot (blank: latest)",
+                                 allow_custom_value=True)
+            e_fmt = gr.Dropdown(EXPORT_FORMATS, value="messages", label="Format")
+            e_fam = gr.Dropdown(FAMILIES, value="qwen3", label="Target model family (reasoning format)",
+                                allow_custom_value=True)
+        export = gr.Button("Export", elem_id="dataset-export")
+        export_result = gr.Markdown(elem_id="dataset-export-result")
+
+    with gr.Accordion("Domains from your history", open=False):
+        suggest = gr.Button("Suggest domains", elem_id="dataset-suggest-domains")
+        d_table = gr.Dataframe(headers=DOMAIN_COLUMNS, interactive=True, wrap=True, elem_id="dataset-domains")
+        apply = gr.Button("Apply to my settings", elem_id="dataset-apply-domains")
+        d_status = gr.Markdown(elem_id="dataset-domains-status")
 
     comp: dict[str, Any] = {
-        "card": card, "qc": qc, "domains": p_domains, "scores": p_scores, "growth": p_growth,
-        "table": table, "shown_ids": shown_ids, "counts": counts, "current": current, "prompt": prompt,
-        "reasoning": reasoning, "response": response, "domain": domain, "status": status,
-        "provenance": prov, "bulk_result": bulk_result, "bulk_ids": bulk_ids, "snapshot_result": snap_result,
+        "card": card, "qc": qc, "domains": p_domains, "scores": p_scores, "growth": p_growth, "table": table,
+        "counts": counts, "current": current, "prompt": prompt, "reasoning": reasoning, "response": response,
+        "domain": domain, "status": status, "provenance": prov, "review_note": note, "bulk_result": bulk_result,
+        "bulk_ids": bulk_ids, "bulk_pending": pending, "bulk_confirm": confirm, "bulk_cancel": cancel,
+        "snapshot_result": snap_result, "export_result": export_result, "domains_table": d_table,
+        "domains_status": d_status,
     }
 
     def wire(fn: Any, outputs: list[str]) -> tuple[Any, list[Any]]:
@@ -242,30 +152,43 @@ def build(services: Any) -> None:
 
         return run, [comp[k] for k in outputs]
 
-    editor = ["current", "prompt", "reasoning", "response", "domain", "status", "provenance"]
-    listing = ["table", "shown_ids", "counts"]
-
-    def search(s: str, d: str, q: str) -> dict[str, Any]:
-        return search_examples(store, s, d, q)
-
-    search_fn, search_outs = wire(search, listing)
-    filters = [f_status, f_domain, f_query]
+    editor = ["current", "prompt", "reasoning", "response", "domain", "status", "provenance", "review_note"]
+    listing = ["table", "counts"]
+    filters = [f_status, f_domain, f_query, f_origin]
+    search_fn, search_outs = wire(lambda s, d, q, o: search_examples(store, s, d, q, o), listing)
     fn, outs = wire(lambda sem: refresh_report(services, sem), ["card", "qc", "domains", "scores", "growth"])
     refresh.click(fn, [semantic], outs)
     go.click(search_fn, filters, search_outs)
     f_query.submit(search_fn, filters, search_outs)
 
     def on_select(tbl: pd.DataFrame, evt: gr.SelectData) -> dict[Any, Any]:
-        return {comp[k]: v for k, v in open_example(store, row_id(tbl, evt.index)).items()}
+        return {comp[k]: v for k, v in {**open_example(store, row_id(tbl, evt.index)), "review_note": ""}.items()}
 
     table.select(on_select, [table], [comp[k] for k in editor])
     for btn, st in ((approve, "approved"), (reject, "rejected")):
-        fn, outs = wire(lambda cur, st=st: set_status(store, cur, st), editor)
-        btn.click(fn, [current], outs).then(search_fn, filters, search_outs)
+        fn, outs = wire(lambda cur, tbl, st=st: set_status(store, cur, st, table_ids(tbl)), editor)
+        btn.click(fn, [current, table], outs).then(search_fn, filters, search_outs)
+    for btn, direction in ((nxt, 1), (prev, -1)):
+        fn, outs = wire(lambda cur, tbl, d=direction: step(store, table_ids(tbl), cur, d), editor)
+        btn.click(fn, [current, table], outs)
     fn, outs = wire(lambda cur, p, r, a, d: save_edits(store, cur, p, r, a, d), editor)
-    save.click(fn, [current, prompt, reasoning, response, domain], outs)
-    for btn, st in ((bulk_approve, "approved"), (bulk_reject, "rejected")):
-        fn, outs = wire(lambda ids, shown, st=st: bulk_status(store, ids, shown, st), ["bulk_result", "bulk_ids"])
-        btn.click(fn, [bulk_ids, shown_ids], outs).then(search_fn, filters, search_outs)
+    save.click(fn, [current, prompt, reasoning, response, domain], outs).then(search_fn, filters, search_outs)
+
+    bulk_outs = ["bulk_result", "bulk_pending", "bulk_confirm", "bulk_cancel"]
+    for btn, action in ((bulk_approve, "approve"), (bulk_reject, "reject")):
+        fn, outs = wire(lambda ids, s, d, q, o, a=action: bulk_preview(store, a, ids, s, d, q, o), bulk_outs)
+        btn.click(fn, [bulk_ids, *filters], outs)
+    fn, outs = wire(lambda p: bulk_confirm(store, p), [*bulk_outs, "bulk_ids"])
+    confirm.click(fn, [pending], outs).then(search_fn, filters, search_outs)
+    fn, outs = wire(bulk_cancel, bulk_outs)
+    cancel.click(fn, None, outs)
+
     fn, outs = wire(lambda sd, v, n, sem: take_snapshot(services, sd, v, n, sem), ["snapshot_result"])
-    snap_btn.click(fn, [seed, val, note, semantic], outs)
+    snap_btn.click(fn, [seed, val, snote, semantic], outs).then(
+        lambda: gr.update(choices=snapshot_choices(store)), None, e_snap)
+    fn, outs = wire(lambda s, f, fam: export_view(services, s, f, fam), ["export_result"])
+    export.click(fn, [e_snap, e_fmt, e_fam], outs)
+    fn, outs = wire(lambda: suggest_domains_view(services), ["domains_table", "domains_status"])
+    suggest.click(fn, None, outs)
+    fn, outs = wire(lambda t: apply_domains_view(services, t), ["domains_status"])
+    apply.click(fn, [d_table], outs)

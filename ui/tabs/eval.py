@@ -84,18 +84,58 @@ def report_view(store: Any) -> dict[str, Any]:
             "status": f"Run {run.id} ({run.created_at:%Y-%m-%d %H:%M}), ceiling {result.get('base')}. {caveats}"}
 
 
+NEXT_STEP = {
+    "base": "Press **Start the local model** below (a minute or two the first time), then run again.",
+    "model": "Use `base` or a trained adapter's name (the Training tab's job list shows it under adapter / output).",
+    "data": "Import more of your conversations in the Import tab, or approve more examples and make a snapshot "
+            "in the Dataset tab.",
+}
+
+
 def run_view(services: Any, models: str, judge: bool) -> dict[str, Any]:
-    """Run an evaluation from the tab, then show it (errors become one status line)."""
+    """Run an evaluation from the tab, then show it; preconditions are checked before any generation."""
+    from eval.runner import EvalNotReady
     from ui.commands.eval import run_eval_command
 
     names = [m.strip() for m in (models or "").split(",") if m.strip()]
     if not names:
         return {**report_view(services.store), "status": "Name at least one model, e.g. base,voice-v1."}
+    s = services.settings
+    if judge and (s.judge_provider or s.llm_provider) == "none":
+        return {**report_view(services.store), "status": (
+            "**Not run:** LLM judges need a judge model, and none is configured (llm_provider and judge_provider "
+            "are \"none\" in idiolect.toml). Untick *LLM judges* to run the offline metrics.")}
     try:
         run_eval_command(services, names, judge=judge, show_progress=False)
+    except EvalNotReady as e:
+        return {**report_view(services.store), "status": f"**Not run:** {e}. {NEXT_STEP.get(e.need, '')}"}
     except IdiolectError as e:
         return {**report_view(services.store), "status": f"Evaluation failed: {e}"}
     return report_view(services.store)
+
+
+def start_local_model(services: Any) -> dict[str, Any]:
+    """Find or start the local model server (the base model every evaluation compares against)."""
+    try:
+        rec = services.local_server.ensure()
+    except IdiolectError as e:
+        return {"status": f"**The local model did not start:** {e}"}
+    return {"status": f"The local model **{rec.name}** is serving at `{rec.endpoint}`. Press **Run evaluation**."}
+
+
+def draft_golden_view(services: Any, n: float, use_llm: bool) -> dict[str, Any]:
+    """Draft golden prompts from the person's topics (source "drafted"), then show the table."""
+    from ui.commands.eval import draft_golden_prompts
+
+    try:
+        res = draft_golden_prompts(services, max(1, int(n or 5)), use_llm=use_llm)
+    except IdiolectError as e:
+        step = " Import your conversations in the Import tab first." if "topics" in str(e) else ""
+        return {"table": golden_table(services.store), "status": f"**Not drafted:** {e}.{step}"}
+    how = "by the LLM" if res["how"] == "llm" else "from templates over your topics"
+    note = f" ({res['note']})" if res["note"] else ""
+    return {"table": golden_table(services.store),
+            "status": f"Drafted {len(res['added'])} prompt(s) {how}{note}; edit them in the table and save."}
 
 
 def build(services: Any) -> None:
@@ -104,10 +144,11 @@ def build(services: Any) -> None:
     with gr.Row():
         models = gr.Textbox(label="Models (comma-separated registry names)", value="base", scale=4)
         judge = gr.Checkbox(label="LLM judges", value=False, scale=1)
-        run = gr.Button("Run evaluation", variant="primary", scale=1)
+        run = gr.Button("Run evaluation", variant="primary", scale=1, elem_id="eval-run")
         refresh = gr.Button("Show latest", scale=1)
+        local = gr.Button("Start the local model", scale=1, elem_id="eval-start-local")
     # Callable values are re-read from the store on every page load, never at build time.
-    status = gr.Markdown(lambda: report_view(store)["status"])
+    status = gr.Markdown(lambda: report_view(store)["status"], elem_id="eval-status")
     summary = gr.Dataframe(lambda: report_view(store)["summary"], headers=SUMMARY_COLUMNS, interactive=False,
                            label="Voice Gap Closed and components")
     plots = gr.Gallery(lambda: report_view(store)["plots"], label="Plots", columns=3, height=320)
@@ -120,6 +161,11 @@ def build(services: Any) -> None:
             new_domain = gr.Dropdown(choices=list(services.settings.domains), label="Domain",
                                      value=next(iter(services.settings.domains), "reasoning"), allow_custom_value=True)
             add = gr.Button("Add")
+        with gr.Row():
+            n_draft = gr.Number(value=5, precision=0, label="How many", scale=1)
+            use_llm = gr.Checkbox(value=services.settings.llm_provider != "none", scale=2,
+                                  label="Write them with the configured LLM (else templates)")
+            draft = gr.Button("Draft from my topics", scale=2, elem_id="eval-draft-golden")
         with gr.Row():
             save = gr.Button("Save table edits")
             del_id = gr.Textbox(label="Delete prompt by id", scale=3)
@@ -138,3 +184,5 @@ def build(services: Any) -> None:
     add.click(lambda p, d: _golden(add_golden(store, p, d)), [new_prompt, new_domain], [table, gstatus])
     save.click(lambda t: _golden(save_golden(store, t)), [table], [table, gstatus])
     delete.click(lambda i: _golden(delete_golden(store, i)), [del_id], [table, gstatus])
+    draft.click(lambda k, u: _golden(draft_golden_view(services, k, u)), [n_draft, use_llm], [table, gstatus])
+    local.click(lambda: start_local_model(services)["status"], None, [status])

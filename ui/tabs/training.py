@@ -17,7 +17,7 @@ from ui.commands.training import job_summary, register_output, start_training
 
 LABEL = "Training"
 PRESET_LAUNCH = "as the preset says"  # one process unless the preset names an accelerate config
-JOB_COLUMNS = ["id", "kind", "status", "step", "loss", "eval_loss", "eta", "adapter / output"]
+JOB_COLUMNS = ["id", "kind", "status", "step", "loss", "eval_loss", "tokens/s", "eta", "adapter / output"]
 
 
 def presets() -> list[str]:
@@ -51,6 +51,9 @@ def start_run(services: Any, preset: str, method: str, snapshot: str, base_model
         over["accelerate_config"] = launch
         if num_processes and int(num_processes) > 0:
             over["num_processes"] = int(num_processes)
+    problem = precondition(services, preset, method, (snapshot or "").strip(), over)
+    if problem:
+        return {"status": f"**Not started:** {problem}", "job_id": ""}
     try:
         job = start_training(services, preset=preset, method=method, snapshot=(snapshot or "").strip() or None,
                              parent=(parent or "").strip() or None, overrides=over)
@@ -58,6 +61,32 @@ def start_run(services: Any, preset: str, method: str, snapshot: str, base_model
         return {"status": f"**Could not start:** {e}", "job_id": ""}
     how = f", {over['accelerate_config']}" if "accelerate_config" in over else ""
     return {"status": f"Started **{job.kind}** job `{job.id}` ({preset}{how}).", "job_id": job.id}
+
+
+def precondition(services: Any, preset: str, method: str, snapshot: str, over: dict[str, Any]) -> str | None:
+    """Return what stops a run from starting (checked before any export or process), with the next step here."""
+    from training.recipe import read_preset
+
+    if not preset:
+        return "choose a preset."
+    try:
+        data = read_preset(preset)
+    except IdiolectError as e:
+        return str(e)
+    if not over.get("base_model") and not (data.get("base_model") or (data.get(method) or {}).get("base_model")):
+        return (f"the {preset} preset names no base model. Type a model folder or hub id in *Base model override*, "
+                f"or choose the default preset, {services.settings.train_preset}.")
+    if not snapshot and services.store.snapshots.latest() is None:
+        return ("there is no dataset snapshot yet. Approve examples in the Dataset tab, then press "
+                "**Make a snapshot** there, or **Make a snapshot now** below.")
+    return None
+
+
+def snapshot_now(services: Any) -> dict[str, Any]:
+    """Make a snapshot of the approved examples from the Training tab (the Dataset tab's action)."""
+    from ui.tabs.dataset_curate import take_snapshot
+
+    return {"status": take_snapshot(services, 0, 0.1, "", False)["snapshot_result"]}
 
 
 def jobs_table(services: Any) -> pd.DataFrame:
@@ -70,7 +99,7 @@ def jobs_table(services: Any) -> pd.DataFrame:
         s = job_summary(services.store.registry.require_job(j.id))
         eta = f"{s['eta_seconds'] / 60:.1f} min" if s["eta_seconds"] else ""
         rows.append([s["id"], s["kind"], s["status"], f"{s['step']}/{s['total_steps'] or '?'}",
-                     s["loss"], s["eval_loss"], eta, s["registered_as"] or s["output"] or ""])
+                     s["loss"], s["eval_loss"], s["tokens_per_second"], eta, s["registered_as"] or s["output"] or ""])
     return pd.DataFrame(rows, columns=JOB_COLUMNS)
 
 
@@ -124,7 +153,9 @@ def build(services: Any) -> None:
     """Lay out the tab (called inside `with gr.Tab(LABEL)`)."""
     with gr.Row():
         with gr.Column(scale=1):
-            preset = gr.Dropdown(presets(), value="tiny-cpu" if "tiny-cpu" in presets() else None, label="Preset")
+            default = services.settings.train_preset
+            preset = gr.Dropdown(presets(), value=default if default in presets() else None, label="Preset",
+                                 allow_custom_value=True)
             method = gr.Radio(["sft", "dpo"], value="sft", label="Method")
             snapshot = gr.Textbox(label="Snapshot (id, version or folder; empty = latest)")
             base_model = gr.Textbox(label="Base model override (optional)")
@@ -135,7 +166,8 @@ def build(services: Any) -> None:
                                      label="Launch (several GPUs: fsdp, deepspeed)")
                 num_processes = gr.Number(label="Processes (0 = config's)", value=0, precision=0)
             start = gr.Button("Start training", variant="primary", elem_id="train-start")
-            status = gr.Markdown()
+            snap_now = gr.Button("Make a snapshot now", elem_id="train-snapshot")
+            status = gr.Markdown(elem_id="train-status")
         with gr.Column(scale=2):
             job_id = gr.Textbox(label="Job", elem_id="train-job")
             summary = gr.Markdown()
@@ -162,6 +194,7 @@ def build(services: Any) -> None:
     start.click(_start, [preset, method, snapshot, base_model, parent, max_steps, launch, num_processes],
                 [status, job_id])
     cancel.click(_cancel, [job_id], [status])
+    snap_now.click(lambda: snapshot_now(services)["status"], None, [status])
     table.select(_select, [table], [job_id])
     timer.tick(_refresh, [job_id], [summary, plot, log, table])
     job_id.change(_refresh, [job_id], [summary, plot, log, table])
