@@ -36,6 +36,11 @@ class Context:
     k: int = field(default=8, metadata={"description": "Source messages retrieved per request."})
     max_drafts: int = field(default=10, metadata={"description": "Most drafts per request."})
     retries: int = field(default=1, metadata={"description": "Retries of a reply that fails validation."})
+    compact: bool = field(default=False, metadata={"description": (
+        "A small local model drafts: rule-read requests, one short call per example, no model rubric "
+        "(agent/compact.py).")})
+    domain_keywords: dict[str, list[str]] = field(default_factory=dict, metadata={
+        "description": "The owner's keywords per domain, for labelling drafts without a model."})
     on_saved: Callable[[Sequence[Example]], object] | None = field(
         default=None, metadata={"description": "Called with examples just stored (the app embeds them for QC)."})
 

@@ -16,7 +16,7 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent import prompts
+from agent import compact, prompts
 from agent.checks import check_draft, planted_instructions
 from agent.context import Context
 from agent.decisions import parse_reply, validate
@@ -58,6 +58,10 @@ def _default_domain(ctx: Context) -> str:
 async def draft_examples(ctx: Context, request: dict[str, Any], hits: list[dict[str, Any]], count: int,
                          first_number: int = 1) -> tuple[list[dict[str, Any]], Usage, str | None]:
     """Draft `count` new examples; ([], usage, why) when the model's replies were unusable."""
+    if ctx.compact:
+        items, usage, error = await compact.draft(ctx, request, hits, count)
+        return ([new_draft(it, first_number + n, ctx, hits, request.get("domain")) for n, it in enumerate(items)],
+                usage, error)
     msgs = [SystemMessage(prompts.draft_system(ctx.card(), ctx.domains, ctx.person_name)),
             HumanMessage(prompts.draft_request(request, hits, count))]
     out = await ainvoke_structured(ctx.llm, msgs, DraftBatch, retries=ctx.retries, model=ctx.model_name or None)
@@ -71,18 +75,27 @@ async def draft_examples(ctx: Context, request: dict[str, Any], hits: list[dict[
 async def revise_drafts(ctx: Context, drafts: list[dict[str, Any]],
                         hits: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Usage, str | None]:
     """Rewrite `drafts` as their `revision` asks; unchanged list and why on failure."""
+    if ctx.compact:
+        items, usage, error = await compact.revise(ctx, drafts, hits)
+        return _revised(ctx, drafts, items, hits) if items is not None else drafts, usage, error
     msgs = [SystemMessage(prompts.draft_system(ctx.card(), ctx.domains, ctx.person_name)),
             HumanMessage(prompts.revise_request(drafts, hits))]
     out = await ainvoke_structured(ctx.llm, msgs, DraftBatch, retries=ctx.retries, model=ctx.model_name or None)
     if out.value is None or len(out.value.examples) != len(drafts):
         return drafts, out.usage, out.error or f"expected {len(drafts)} revised drafts, got {len(out.value.examples)}"  # type: ignore[union-attr]
+    return _revised(ctx, drafts, [i.model_dump() for i in out.value.examples], hits), out.usage, None
+
+
+def _revised(ctx: Context, drafts: list[dict[str, Any]], items: list[dict[str, Any]],
+             hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the new versions of `drafts`, each keeping its uid and logging the revision."""
     revised = []
-    for old, item in zip(drafts, out.value.examples, strict=True):  # lengths checked just above
-        fresh = new_draft(item.model_dump(), old["number"], ctx, hits, old["domain"])
+    for old, item in zip(drafts, items, strict=True):  # the callers check the lengths
+        fresh = new_draft(item, old["number"], ctx, hits, old["domain"])
         log = {"by": "owner", "kind": "revision", "request": old["revision"], "at": utcnow().isoformat(),
                "before": {k: old[k] for k in CONTENT}}
         revised.append({**fresh, "uid": old["uid"], "version": old["version"] + 1, "edits": [*old["edits"], log]})
-    return revised, out.usage, None
+    return revised
 
 
 async def score_drafts(ctx: Context, drafts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Usage, str | None]:
@@ -94,6 +107,9 @@ async def score_drafts(ctx: Context, drafts: list[dict[str, Any]]) -> tuple[list
     flagged = {d["uid"]: unscored(d, judge_skipped="echoes instructions planted in a source")
                for d in drafts if d.get("injection")}
     todo = [d for d in drafts if d["uid"] not in flagged]
+    if ctx.compact and ctx.judge is None:
+        skipped = [flagged.get(d["uid"]) or unscored(d, judge_skipped=compact.JUDGE_SKIPPED) for d in drafts]
+        return skipped, Usage(), None
     if not todo:
         return [flagged[d["uid"]] for d in drafts], Usage(), None
     judge = ctx.judge or ctx.llm
@@ -145,6 +161,9 @@ async def understand_request(state: State, runtime: Runtime[Context]) -> dict[st
     """Turn the owner's latest message into a Request (topic, count, domain, constraints, query)."""
     ctx = runtime.context
     text = next((str(m.content) for m in reversed(state.messages) if isinstance(m, HumanMessage)), "")
+    if ctx.compact:
+        req = compact.plain_request(text, ctx.domains, ctx.max_drafts, ctx.domain_keywords)
+        return {"request": req.model_dump(), "drafts": [], "hits": [], "notice": None}
     out = await ainvoke_structured(
         ctx.llm, [SystemMessage(prompts.understand_system(ctx.domains, ctx.max_drafts)),
                   HumanMessage(f"<owner_request>\n{text}\n</owner_request>")],
@@ -234,7 +253,7 @@ async def review(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                        "drafts": [card(d, state.hits) for d in open_]})
     said = reply if isinstance(reply, str) else f"[review] {reply}"
     decision = parse_reply(reply, numbers)
-    if decision.is_empty() and isinstance(reply, str):
+    if decision.is_empty() and isinstance(reply, str) and not runtime.context.compact:
         try:
             decision = await _interpret(runtime.context, reply, numbers)
         except LLMError as e:  # keep the drafts in front of the owner; the plain commands need no LLM

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
         "smollm2-135m-cpu", description="Training preset for `idiolect train`, retrains and the starter run.")
     llm_provider: Literal["local", "none", "anthropic", "openai"] = Field(
         "local", description="Who drafts and judges: local (the base model on our own server), anthropic, openai.")
+    draft_mode: Literal["auto", "full", "compact"] = Field(
+        "auto", description=("How the agent asks for drafts: full (the whole brief, batches, a model rubric), "
+                             "compact (short one-example calls for a small model, no model rubric); "
+                             "auto: compact for the bundled local model, else full."))
     llm_model: str = Field("claude-sonnet-4-6", description="Model id for the anthropic/openai providers.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL (vLLM, Ollama…).")
     anthropic_api_key: SecretStr | None = None

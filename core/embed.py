@@ -73,8 +73,8 @@ class Embedder:
             path = bundled_model_path()
             verify_bundled(path)
             small = NumpyBert(path)
-            return cls(None, name_or_path, batch_size, loader=lambda: _sentence_transformer(str(path), name_or_path, device),
-                       small=small, dim=small.dim)
+            return cls(None, name_or_path, batch_size, small=small, dim=small.dim,
+                       loader=lambda: _sentence_transformer(str(path), name_or_path, device))
         return cls(_sentence_transformer(name_or_path, name_or_path, device), name_or_path, batch_size)
 
     @property

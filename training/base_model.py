@@ -32,8 +32,8 @@ from importlib import metadata
 from pathlib import Path
 
 from core.errors import ConfigError
+from training.model_ref import BUNDLED_PREFIX, is_bundled  # noqa: F401  (re-exported)
 
-BUNDLED_PREFIX = "bundled:"
 MARKER = "idiolect-model.json"  # written last: a folder without it is an interrupted build
 
 
@@ -79,11 +79,6 @@ BUNDLED: dict[str, BundledModel] = {
         sampling={"do_sample": True, "temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.15},
     ),
 }
-
-
-def is_bundled(name: str) -> bool:
-    """Return True for a `bundled:NAME` model reference."""
-    return name.startswith(BUNDLED_PREFIX)
 
 
 def bundled_spec(name: str) -> BundledModel:

@@ -19,7 +19,7 @@ import httpx
 
 from core.errors import JobError
 from core.schemas import Job, JobStatus, ModelKind, ModelRecord
-from training.base_model import BUNDLED_PREFIX, is_bundled
+from training.model_ref import BUNDLED_PREFIX, is_bundled
 from training.serve import default_base_name
 
 if TYPE_CHECKING:

@@ -26,10 +26,19 @@ def make_context(sv: Any, *, need_llm: bool = True) -> Any:
     if llm is None and need_llm:
         raise LLMError("no LLM is configured: set IDIOLECT_LLM_PROVIDER to anthropic (with "
                        "IDIOLECT_ANTHROPIC_API_KEY) or openai (with IDIOLECT_LLM_BASE_URL)")
+    s = sv.settings
     indexed = sv.store.conversations.totals().get("chunks_indexed", 0) > 0
-    return Context(llm=llm, judge=sv.judge, store=sv.store, index=sv.message_index if indexed else None,
-                   domains=list(sv.settings.domains), person_name=sv.settings.person_name,
-                   model_name=sv.settings.llm_model, on_saved=sv.embed_cache.warm)
+    compact = s.draft_mode == "compact" or (s.draft_mode == "auto" and s.llm_provider == "local"
+                                            and s.base_model.startswith("bundled:"))
+    judge = sv.judge
+    # A small model judging its own drafts gives noise, not scores: compact mode keeps only a
+    # judge the owner configured apart from the drafting model.
+    if compact and judge is llm:
+        judge = None
+    served = getattr(llm, "model", None) if s.llm_provider == "local" else s.llm_model
+    return Context(llm=llm, judge=judge, store=sv.store, index=sv.message_index if indexed else None,
+                   domains=list(s.domains), person_name=s.person_name, model_name=str(served or s.llm_model),
+                   on_saved=sv.embed_cache.warm, compact=compact, domain_keywords=dict(s.domain_keywords))
 
 
 def render_review(review: dict[str, Any]) -> None:
@@ -47,7 +56,7 @@ def render_review(review: dict[str, Any]) -> None:
         if checks.get("injection"):
             flags.append("FLAGGED, not scored: " + escape("; ".join(checks["injection"])))
         if s.get("overall") is None:
-            score = "unscored"
+            score = "unscored" + (f" ({checks['judge_skipped']})" if checks.get("judge_skipped") else "")
         src = "\n".join(f"  [{x['id']}] {x['title']}: {x['text'][:120]!r}" for x in d.get("sources", []))
         body = (f"[bold]Prompt[/bold] {d['prompt']}\n[bold]Reasoning[/bold] {d['reasoning']}\n"
                 f"[bold]Response[/bold] {d['response']}\n[dim]{d['domain']} · {', '.join(d['tags'])} · {score}"

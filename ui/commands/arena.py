@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
     @app.command("retrain")
     def retrain_cmd(
         ctx: typer.Context,
-        preset: str = typer.Option("tiny-cpu", help="Training preset name or YAML path."),
+        preset: str = typer.Option(None, help="Training preset name or YAML path; default: the train_preset setting."),
         base_model: str = typer.Option(None, help="Default: the champion's base model."),
         snapshot: str = typer.Option(None, help="Snapshot folder; default: the newest snapshot."),
         server_url: str = typer.Option(None, help="Server to hot-load into; default: the base model's endpoint."),

@@ -31,12 +31,22 @@ def cards_markdown(review: dict[str, Any] | None) -> str:
         parts.append(
             f"### Draft {d['number']} (v{d['version']}) · {d['domain']}\n**Prompt** {d['prompt']}\n\n"
             f"**Reasoning** {d['reasoning']}\n\n**Response** {d['response']}\n\n"
-            f"voice {s.get('voice')} · reasoning {s.get('reasoning_style')} · accuracy {s.get('technical_accuracy')}"
-            f" · analogy {s.get('analogy_use')} · **overall {s.get('overall')}**"
-            + (f" · ⚠ {'; '.join(flags)}" if flags else "")
+            + score_line(s, c) + (f" · ⚠ {'; '.join(flags)}" if flags else "")
             + (f"\n\n<details><summary>sources ({len(d.get('sources', []))})</summary>\n\n{sources}\n\n</details>"
                if sources else ""))
     return "\n\n---\n\n".join(parts)
+
+
+def score_line(s: dict[str, Any], c: dict[str, Any]) -> str:
+    """Return the rubric scores, or in words why there are none (skipped, failed, flagged)."""
+    if s.get("overall") is None:
+        if c.get("injection"):
+            return "**not scored**: echoes instructions planted in a source"
+        if c.get("judge_skipped"):
+            return f"_not scored: {c['judge_skipped']}_"
+        return "_not scored: the judge's reply was unusable_"
+    return (f"voice {s.get('voice')} · reasoning {s.get('reasoning_style')} · accuracy {s.get('technical_accuracy')}"
+            f" · analogy {s.get('analogy_use')} · **overall {s.get('overall')}**")
 
 
 def decision_from_form(review: dict[str, Any] | None, approve: list[str], reject: list[str], edit_number: str | None,
@@ -86,10 +96,11 @@ def live_text(node: str, text: str) -> str:
     """Render a node's streaming LLM output readably for the chat (a preview, not raw JSON)."""
     stage = STAGES.get(node, "Working")
     data = partial_json(text)
-    if node == "draft" and isinstance(data, dict) and data.get("examples"):
-        items = [e for e in data["examples"] if isinstance(e, dict)]
+    if node == "draft" and isinstance(data, dict) and (data.get("examples") or data.get("prompt")):
+        # A batch ({"examples": [...]}) or, from a small local model, one example per call.
+        items = [e for e in data.get("examples") or [data] if isinstance(e, dict)]
         last = items[-1]
-        lines = [f"*{stage} example {len(items)}…*"]
+        lines = [f"*{stage} example {len(items)}…*" if data.get("examples") else f"*{stage}…*"]
         for field in ("prompt", "reasoning", "response"):
             if last.get(field):
                 lines.append(f"**{field.capitalize()}** {last[field]}")
