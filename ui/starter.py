@@ -110,7 +110,7 @@ class Starter:
             st = self.state()[step.key]
             if st["status"] in ("done", "skipped") and not (step.every_run and self._needs_rerun(step.key)):
                 continue
-            self._set(step.key, status="running", detail="", started_at=utcnow().isoformat(), error=None)
+            self._set(step.key, status="running", detail="", started_at=utcnow().isoformat(), error=None, trace=None)
             t0 = time.monotonic()
             try:
                 detail = getattr(self, f"_step_{step.key}")()

@@ -77,7 +77,7 @@ def test_chat_drafts_three_valid_examples_with_the_local_model_and_one_is_approv
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "real-chat-drafts.png"), full_page=True)
 
-    page.get_by_role("group", name="Approve").get_by_label("1", exact=True).check()
+    page.locator("#chat-approve").get_by_label("1", exact=True).check()
     page.get_by_role("button", name="Send decision").click()
     page.wait_for_function("document.body.innerText.includes('as approved examples')", timeout=600_000)
     drafted = sv.store.examples.list(origin=ExampleOrigin.drafted, status=ExampleStatus.approved, limit=100)

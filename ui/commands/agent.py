@@ -52,7 +52,7 @@ def render_review(review: dict[str, Any]) -> None:
                  f"{s.get('technical_accuracy')} · analogy {s.get('analogy_use')} · overall {s.get('overall')}")
         flags = [f"assistant-isms: {', '.join(checks['assistant_isms'])}"] if checks.get("assistant_isms") else []
         if not checks.get("reasoning_present", True):
-            flags.append("reasoning missing")
+            flags.append("reasoning missing" if not d.get("reasoning", "").strip() else "reasoning too short")
         if checks.get("injection"):
             flags.append("FLAGGED, not scored: " + escape("; ".join(checks["injection"])))
         if s.get("overall") is None:

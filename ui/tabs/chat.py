@@ -26,7 +26,7 @@ def cards_markdown(review: dict[str, Any] | None) -> str:
         if c.get("assistant_isms"):
             flags.append("assistant-isms: " + ", ".join(c["assistant_isms"]))
         if not c.get("reasoning_present", True):
-            flags.append("reasoning missing")
+            flags.append("reasoning missing" if not d.get("reasoning", "").strip() else "reasoning too short")
         sources = "\n".join(f"  - `{x['id']}` *{x['title']}*: {x['text'][:300]}" for x in d.get("sources", []))
         parts.append(
             f"### Draft {d['number']} (v{d['version']}) · {d['domain']}\n**Prompt** {d['prompt']}\n\n"
@@ -171,8 +171,8 @@ def build(services: Any) -> None:
             send = gr.Button("Send")
         with gr.Column(scale=1):
             cards = gr.Markdown(cards_markdown(None))
-            approve = gr.CheckboxGroup(label="Approve", choices=[])
-            reject = gr.CheckboxGroup(label="Reject", choices=[])
+            approve = gr.CheckboxGroup(label="Approve", choices=[], elem_id="chat-approve")
+            reject = gr.CheckboxGroup(label="Reject", choices=[], elem_id="chat-reject")
             with gr.Row():
                 edit_number = gr.Dropdown(label="Edit draft", choices=[])
                 edit_field = gr.Dropdown(label="Field", choices=["prompt", "reasoning", "response", "domain"],
