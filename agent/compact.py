@@ -127,7 +127,8 @@ async def draft(ctx: Context, request: dict[str, Any], hits: list[dict[str, Any]
             items.append(_item(out.value, ctx, request, hit))
     if not items:
         return [], usage, errors[0] if errors else "the model returned nothing"
-    return items, usage, None
+    # Some calls failed: the usable drafts are kept, and the reason goes with them.
+    return items, usage, (f"{len(errors)} of {count} drafts were unusable: {errors[0]}" if errors else None)
 
 
 async def revise(ctx: Context, drafts: list[dict[str, Any]],

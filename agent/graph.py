@@ -102,6 +102,7 @@ async def stream_turn(graph: CompiledStateGraph, thread_id: str, context: Contex
         raise ValueError("stream_turn() takes exactly one of message= or resume=")
     inp: Any = Command(resume=resume) if resume is not None else {"messages": [HumanMessage(message)]}
     config = _config(thread_id)
+    before = set((await graph.aget_state(config)).values.get("saved_ids") or [])
     async for chunk, meta in graph.astream(inp, config, context=context, stream_mode="messages"):
         text = chunk.content if isinstance(chunk.content, str) else ""
         if text and isinstance(chunk, AIMessageChunk):
@@ -111,7 +112,8 @@ async def stream_turn(graph: CompiledStateGraph, thread_id: str, context: Contex
     last = msgs[-1] if msgs else None
     yield "result", {"review": snap.interrupts[0].value if snap.interrupts else None,
                      "reply": last.content if isinstance(last, AIMessage) else None,
-                     "saved": list(snap.values.get("saved_ids") or []), "usage": dict(snap.values.get("usage") or {})}
+                     "saved": list(snap.values.get("saved_ids") or []), "usage": dict(snap.values.get("usage") or {}),
+                     "saved_now": [i for i in snap.values.get("saved_ids") or [] if i not in before]}
 
 
 async def pending_review(graph: CompiledStateGraph, thread_id: str) -> dict[str, Any] | None:

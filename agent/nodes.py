@@ -209,6 +209,8 @@ async def draft(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         new, usage, error = await draft_examples(ctx, state.request, state.hits, int(state.request["count"]))
     except LLMError as e:
         new, usage, error = [], Usage(), str(e)
+    if error and new:  # some drafts came back: show them, and say what happened to the rest
+        return {"drafts": new, "notice": error, **_spent(usage, "draft", error)}
     if error:
         why = f"I could not produce usable drafts ({error}). Try rephrasing the request."
         return {"drafts": [], "notice": None, "messages": [AIMessage(why)], **_spent(usage, "draft", error)}

@@ -64,6 +64,7 @@ def page_on_app(sample_run):
 def test_chat_drafts_three_valid_examples_with_the_local_model_and_one_is_approved(page_on_app) -> None:
     page, sv = page_on_app
     approved_before = len(sv.store.examples.list(status=ExampleStatus.approved, limit=100000))
+    drafted_before = {e.id for e in sv.store.examples.list(origin=ExampleOrigin.drafted, limit=100000)}
     page.get_by_role("tab", name="Chat").click()
     box = page.get_by_label("Ask, or answer a review in words")
     box.fill("draft 3 examples on pricing a timber frame pavilion")
@@ -79,9 +80,10 @@ def test_chat_drafts_three_valid_examples_with_the_local_model_and_one_is_approv
 
     page.locator("#chat-approve").get_by_label("1", exact=True).check()
     page.get_by_role("button", name="Send decision").click()
-    page.wait_for_function("document.body.innerText.includes('as approved examples')", timeout=600_000)
-    drafted = sv.store.examples.list(origin=ExampleOrigin.drafted, status=ExampleStatus.approved, limit=100)
-    assert len(drafted) == 1 and drafted[0].prompt.strip() and drafted[0].response.strip()
+    page.wait_for_function("document.body.innerText.includes('Saved 1 approved example')", timeout=600_000)
+    drafted = [e for e in sv.store.examples.list(origin=ExampleOrigin.drafted, status=ExampleStatus.approved,
+                                                 limit=100000) if e.id not in drafted_before]
+    assert len(drafted) == 1 and drafted[0].prompt.strip() and drafted[0].response.strip(), drafted
     # The header counts follow the approval (they refresh on a timer), without a reload.
     want = f"{approved_before + 1} approved"
     page.wait_for_function(f"document.querySelector('.idiolect-header').innerText.includes('{want}')",

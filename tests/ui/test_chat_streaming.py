@@ -32,3 +32,12 @@ def test_live_text_names_the_stage_and_shows_the_newest_draft_fields() -> None:
     assert text.startswith("*Drafting example 2") and "**Prompt** And the price?" in text
     assert "**Response** The thinking" in text and "{" not in text
     assert live_text("score", '{"scores": [{"num') == "*Scoring the drafts… (17 characters so far)*"
+
+
+def test_a_decision_from_the_cards_reads_as_words_in_the_chat() -> None:
+    from ui.tabs.chat import describe_decision
+
+    said = describe_decision({"approve": [1], "reject": [2, 3], "edits": {4: {"response": "x"}},
+                              "revise": {5: "blunter"}})
+    assert said == "approve 1 · reject 2, 3 · edit 4 (response) · change 5: blunter"
+    assert describe_decision({"approve": [], "reject": []}) == "(decision from the cards)"

@@ -37,6 +37,17 @@ def cards_markdown(review: dict[str, Any] | None) -> str:
     return "\n\n---\n\n".join(parts)
 
 
+def describe_decision(reply: Any) -> str:
+    """Say in words what the owner chose on the cards (it becomes their line in the chat)."""
+    if not isinstance(reply, dict):
+        return "(decision from the cards)"
+    parts = [f"{verb} {', '.join(str(n) for n in reply.get(key) or [])}"
+             for key, verb in (("approve", "approve"), ("reject", "reject")) if reply.get(key)]
+    parts += [f"edit {n} ({', '.join(fields)})" for n, fields in (reply.get("edits") or {}).items()]
+    parts += [f"change {n}: {why}" for n, why in (reply.get("revise") or {}).items()]
+    return " · ".join(parts) or "(decision from the cards)"
+
+
 def score_line(s: dict[str, Any], c: dict[str, Any]) -> str:
     """Return the rubric scores, or in words why there are none (skipped, failed, flagged)."""
     if s.get("overall") is None:
@@ -115,7 +126,7 @@ async def stream_turn_ui(services: Any, thread_id: str, history: list[dict[str, 
     from agent.graph import open_graph, stream_turn
     from ui.commands.agent import make_context
 
-    said = text if text is not None else (reply if isinstance(reply, str) else "(decision from the cards)")
+    said = text if text is not None else (reply if isinstance(reply, str) else describe_decision(reply))
     history = [*history, {"role": "user", "content": said},
                {"role": "assistant", "content": "*Getting the model ready…*"}]
     yield history, review
@@ -140,6 +151,8 @@ async def stream_turn_ui(services: Any, thread_id: str, history: list[dict[str, 
     new_review = res.get("review")
     if new_review:
         note = new_review.get("notice") or f"{len(new_review['drafts'])} draft(s) ready on the right."
+        if res.get("saved_now"):  # the owner approved some and kept reviewing the rest: say so
+            note = f"Saved {len(res['saved_now'])} approved example(s). {note}"
         history[-1] = {"role": "assistant", "content": note}
     elif res.get("reply"):
         history[-1] = {"role": "assistant", "content": res["reply"]}
