@@ -39,6 +39,7 @@ NO_JSON = {
     ("chat",): "an interactive terminal dialogue",
     ("arena", "rater", "add"): "reads a password at a prompt (ui/commands/arena.py, arena work)",
     ("arena", "rater", "remove"): "arena work (ui/commands/arena.py)",
+    ("arena", "rater", "init"): "prints a one-time password for the container's log; no copy of it in JSON tooling",
 }
 
 
@@ -155,7 +156,7 @@ COVERED_ELSEWHERE = {
 }
 SUCCESS = [
     ["status"], ["models"], ["jobs"], ["profile"], ["search", "timber"], ["mine", "--no-llm"],
-    ["import", "{exports}/claude", "--no-index"],
+    ["import", "{exports}/claude", "--no-index"], ["index"],
     ["examples", "list"], ["examples", "list", "--counts"], ["examples", "show", "{id}"],
     ["examples", "approve", "{id}"], ["examples", "edit", "{id}", "--field", "tags", "--text", "tools, money"],
     ["dataset", "report", "--no-semantic"], ["dataset", "snapshot", "--no-semantic"], ["dataset", "list"],

@@ -148,17 +148,24 @@ def register(app: typer.Typer) -> None:
         query: str = typer.Argument(..., help="What to look for in your own messages."),
         k: int = typer.Option(8, "-k", help="How many results."),
         mode: str = typer.Option("fused", "--mode", help="fused (words and meaning), lexical or dense."),
+        min_cosine: float = typer.Option(0.3, "--min-cosine",  # agent.index.MIN_COSINE (not imported: a fast --help)
+                                         help="Meaning-only matches below this similarity are left out."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Search your own past messages by their words and meaning."""
+        """Search your own past messages by their words and meaning (best first)."""
         if mode not in ("fused", "lexical", "dense"):
             raise typer.BadParameter(f"--mode {mode!r}: choose fused, lexical or dense")
-        hits = services(ctx).message_index.search(query, k=k, mode=mode)  # type: ignore[arg-type]
+        sv = services(ctx)
+        hits = sorted(sv.message_index.search(query, k=k, mode=mode, min_cosine=min_cosine),  # type: ignore[arg-type]
+                      key=lambda h: -h.score)
         if as_json:
-            emit_json({"query": query, "hits": [h.model_dump() for h in hits]})
+            emit_json({"query": query, "hits": [h.model_dump(mode="json") for h in hits]})
             return
         if not hits:
-            out.print("No matches. Have you imported an export? (idiolect import PATH)")
+            out.print("Nothing to search yet: import an export first (idiolect import PATH)."
+                      if sv.store.conversations.totals()["person_messages"] == 0 else
+                      f"Nothing in your history is close to {query!r}: no message shares its words or comes "
+                      f"within {min_cosine:.2f} of its meaning.")
         for i, h in enumerate(hits, 1):
             out.print(f"[bold]{i}. {h.conversation_title or h.conversation_id}[/bold]  [dim]{h.score:.3f}[/dim]")
             out.print(h.text[:400].strip() + ("…" if len(h.text) > 400 else ""), markup=False, highlight=False)

@@ -21,10 +21,16 @@ def index_note(services: Services) -> str:
 def search_markdown(services: Services, query: str, k: int = 8) -> str:
     if not query.strip():
         return "Type what you're looking for: a topic, an opinion, a phrase you use."
-    hits = services.message_index.search(query, k=int(k))
+    from agent.index import MIN_COSINE
+
+    if services.store.conversations.totals()["person_messages"] == 0:
+        return "Nothing to search yet: import an export first (Import tab)."
+    # Best first: diversity picks which messages to show, the order is by relevance.
+    hits = sorted(services.message_index.search(query, k=int(k), min_cosine=MIN_COSINE), key=lambda h: -h.score)
     note = index_note(services)
     if not hits:
-        return note + "No matches. Import an export first (Import tab)."
+        return note + (f"Nothing in your history is close to “{html.escape(query.strip())}”: no message shares "
+                       f"its words or comes within {MIN_COSINE:.2f} of its meaning.")
     parts = []
     for i, h in enumerate(hits, 1):
         when = h.created_at.date().isoformat() if h.created_at else ""
@@ -39,5 +45,6 @@ def build(services: Services) -> None:
     with gr.Row():
         q = gr.Textbox(label="Search your messages", placeholder="why I self-host", scale=5, elem_id="search-q")
         k = gr.Slider(1, 30, value=8, step=1, label="Results", scale=1)
+        go = gr.Button("Search", variant="primary", scale=1, elem_id="search-go")
     out = gr.Markdown(elem_id="search-out")
-    q.submit(lambda query, n: search_markdown(services, query, n), inputs=[q, k], outputs=out)
+    gr.on([q.submit, go.click], lambda query, n: search_markdown(services, query, n), inputs=[q, k], outputs=out)
