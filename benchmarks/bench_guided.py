@@ -83,26 +83,32 @@ def bench_xgrammar(tok, vocab: int, schema: dict, tokens: list[int]) -> dict | N
 
 
 def drafts(n: int, guided: bool, url: str, model: str) -> tuple[int, float]:
-    """(valid replies, seconds) for n drafting requests, several in flight at once."""
+    """(valid replies, seconds) for n drafting requests as the agent sends them (compact mode), 8 in flight."""
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
 
-    schema = DraftBatch.model_json_schema()
+    from agent.compact import CompactItem, system_prompt, user_prompt
+
+    schema = CompactItem.model_json_schema()
     topics = ["why I self-host the shop files", "pricing a pavilion", "teaching the apprentice to read grain",
               "steel brackets versus joinery", "dealing with a client who wants it faster"]
+    seed_answer = {"context": "Is oak worth the extra cost for a small pavilion?", "message_id": "m1",
+                   "text": "Green oak, every time. It moves, sure, but a peg draws it tight and it outlives "
+                           "the client's grandchildren. Pine's a false economy on anything left in the weather."}
 
     def one(i: int) -> bool:
-        body = {"model": model, "max_tokens": 400, "temperature": 0.7, "seed": i, "messages": [
-            {"role": "system", "content": "You draft training examples in the voice of Rosa, a blunt timber-frame "
-                                          "builder. Reply with a JSON object with a key examples: a list of objects "
-                                          "with prompt, reasoning, response, domain, tags and source_ids."},
-            {"role": "user", "content": f"Draft 1 example about {topics[i % len(topics)]}."}]}
+        ask = user_prompt(topics[i % len(topics)], "Rosa Ibarra", seed_answer)
+        if not guided:
+            ask += "\n\nReply with only a JSON object with the keys prompt, reasoning and response."
+        body = {"model": model, "max_tokens": 600, "temperature": 0.7, "seed": i, "messages": [
+            {"role": "system", "content": system_prompt("Blunt, short sentences, joinery analogies.", "Rosa Ibarra")},
+            {"role": "user", "content": ask}]}
         if guided:
-            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "DraftBatch", "schema": schema}}
-        r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=600)
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "CompactItem", "schema": schema}}
+        r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=1800)
         try:
-            DraftBatch.model_validate_json(r.json()["choices"][0]["message"]["content"] or "")
+            CompactItem.model_validate_json(r.json()["choices"][0]["message"]["content"] or "")
             return True
         except Exception:  # noqa: BLE001  (an invalid reply is what is being counted)
             return False
@@ -155,7 +161,8 @@ def main() -> None:
 
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, timeout=600, proc=proc)
-        print("\n| drafting requests (default model, 8 in flight) | schema-valid | wall time |\n|---|---|---|")
+        print("\n| drafting requests as the agent sends them (compact, default model, 8 in flight) | schema-valid "
+              "| wall time |\n|---|---|---|")
         for guided in (True, False):
             ok, secs = drafts(args.requests, guided, url, "smol")
             label = "guided (`response_format` json_schema)" if guided else "not guided (JSON asked for in words)"

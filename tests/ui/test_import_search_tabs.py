@@ -47,3 +47,14 @@ def test_tabs_show_words_first_then_meaning(services, tmp_path) -> None:
     assert "all 23" not in _wait_filled(services)  # the worker the import started caught up
     st = services.store.chunks.counts()
     assert st["embedded"] == st["chunks"] > 40 and services.index.count() == st["chunks"]
+
+
+def test_a_second_import_of_the_same_export_says_nothing_is_new(services) -> None:  # type: ignore[no-untyped-def]
+    from ui.commands.data import run_import
+
+    first = importer.summary_markdown(run_import(services, [str(EXPORTS / "claude")], index=False,
+                                                 show_progress=False))
+    assert "Nothing new" not in first and "| Conversations |" in first
+    again = importer.summary_markdown(run_import(services, [str(EXPORTS / "claude")], index=False,
+                                                 show_progress=False))
+    assert again.startswith("**Nothing new**: all ") and "unchanged since they were last imported" in again

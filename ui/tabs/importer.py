@@ -21,7 +21,13 @@ POLL_S = 5.0  # how often an open Import tab refreshes the meaning index's progr
 
 
 def summary_markdown(s: dict[str, Any]) -> str:
-    lines = ["| | |", "|---|---|"] + [f"| {label} | {s.get(k, 0)} |" for k, label in SUMMARY_KEYS]
+    """Render the import's result for people: a headline (new, updated or unchanged), then the counts."""
+    same = int(s.get("conversations_unchanged") or 0)
+    if same and not (s.get("conversations_new") or s.get("conversations_updated")):
+        head = [f"**Nothing new**: all {same} conversation(s) are unchanged since they were last imported.", ""]
+    else:
+        head = [f"**Imported.** {same} conversation(s) were unchanged and skipped.", ""] if same else []
+    lines = head + ["| | |", "|---|---|"] + [f"| {label} | {s.get(k, 0)} |" for k, label in SUMMARY_KEYS]
     red = s.get("redactions") or {}
     lines.append(f"| Redactions | {', '.join(f'{k}: {v}' for k, v in sorted(red.items())) or 'none'} |")
     if s.get("skipped"):
