@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from agent.chunking import CONTEXT_CHARS, conversation_chunks, split_chunks
 from agent.fusion import Candidate, mmr, rrf
 from core.embed import Embedder
@@ -237,6 +239,7 @@ class MessageIndex:
             filt["shown_only"] = True
         n = max(k * 4, 24)
         lists: dict[str, list[tuple[str, str]]] = {}
+        qv = None
         cosine: dict[str, float] = {}
         vectors: dict[str, Any] = {}
         if mode in ("fused", "lexical"):
@@ -244,8 +247,8 @@ class MessageIndex:
         if mode in ("fused", "dense"):
             where_dense = _chroma_where(filt.get("shown_only", False), filt.get("conversation_ids"), filt.get("vendor"))
             try:
-                hits = (self.vectors.query_vector(self.embedder.encode([query])[0], n, where_dense,
-                                                  with_vectors=diverse) if self.vectors.count() > 0 else [])
+                qv = self.embedder.encode([query])[0] if self.vectors.count() > 0 else None
+                hits = self.vectors.query_vector(qv, n, where_dense, with_vectors=diverse) if qv is not None else []
             except Exception:  # the dense index is a bonus while it fills (or its server is away): words answer
                 if mode == "dense":
                     raise
@@ -258,8 +261,9 @@ class MessageIndex:
         # One entry per message (its best chunk), and only rows still live in the store.
         by_message = {name: [(rows[c]["message_id"], c) for c, _ in ranked if c in rows]
                       for name, ranked in lists.items()}
-        cands = [c for c in rrf(by_message)
-                 if min_cosine is None or "lexical" in c.ranks or cosine.get(c.chunk_id, 0.0) >= min_cosine]
+        cands = rrf(by_message)
+        if min_cosine is not None:
+            cands = self._above_floor(cands, rows, cosine, vectors, qv if mode != "lexical" else None, min_cosine)
         if mode == "dense":
             for c in cands:
                 c.rel = cosine.get(c.chunk_id, 0.0)
@@ -275,6 +279,26 @@ class MessageIndex:
         else:
             chosen = cands[:k]
         return [self._hit(c, rows[c.chunk_id], cosine.get(c.chunk_id)) for c in chosen]
+
+    def _above_floor(self, cands: list[Candidate], rows: dict[str, Any], cosine: dict[str, float],
+                     vectors: dict[str, Any], qv: Any, floor: float) -> list[Candidate]:
+        """Keep what both indexes found, or whose meaning reaches `floor`; a shared word alone is not enough.
+
+        MiniLM's cosines on whole messages run low (a good match on the fixtures scores 0.2-0.3),
+        so agreement of words and meaning counts as relevant too. Words found outside the dense
+        top-n get their cosine computed here; a chunk not embedded yet is kept on its words.
+        """
+        if qv is None:
+            return cands
+        missing = [c.chunk_id for c in cands if c.chunk_id not in cosine and rows[c.chunk_id]["embedded"]]
+        if missing:
+            got = self.vectors.get_vectors(missing)
+            vectors.update(got)
+            q = np.asarray(qv, dtype=np.float32)
+            for cid, v in got.items():
+                cosine[cid] = float(np.dot(np.asarray(v, dtype=np.float32), q))  # rows and query are unit length
+        unjudged = {c.chunk_id for c in cands if not rows[c.chunk_id]["embedded"]}
+        return [c for c in cands if c.chunk_id in unjudged or len(c.ranks) > 1 or cosine.get(c.chunk_id, -1.0) >= floor]
 
     @staticmethod
     def _hit(c: Candidate, row: dict[str, Any], cos: float | None) -> SearchHit:

@@ -21,8 +21,8 @@ def test_unrelated_query_finds_nothing_and_related_ones_pass_the_floor(index) ->
     assert index.search("knitting a wool sweater for my grandmother", 8, min_cosine=MIN_COSINE) == []
     hits = index.search("why I run my own server at home", 8, min_cosine=MIN_COSINE)
     assert hits
-    for h in hits:  # each hit shares the query's words or comes close in meaning
-        assert "lexical" in h.meta["ranks"] or h.meta["cosine"] >= MIN_COSINE
+    for h in hits:  # words and meaning agree, or the meaning alone is close; a shared word is not enough
+        assert len(h.meta["ranks"]) == 2 or h.meta["cosine"] >= MIN_COSINE
     # Without the floor (retrieval for drafting) the same query returns k messages.
     assert len(index.search("knitting a wool sweater for my grandmother", 8)) == 8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.config import Settings
 from core.llm import ainvoke_structured
@@ -15,6 +15,10 @@ from ui.services import Services
 
 
 class Mood(BaseModel):
+    # No extra keys, as the agent's schemas (agent/state.py): a JSON schema that allows additional
+    # properties lets a guided model append keys forever (seen: 977 tokens of invented keys).
+    model_config = ConfigDict(extra="forbid")
+
     mood: str = Field(pattern="^(calm|blunt)$")
     words: int = Field(ge=1, le=9)
 

@@ -164,8 +164,8 @@ def register(app: typer.Typer) -> None:
         if not hits:
             out.print("Nothing to search yet: import an export first (idiolect import PATH)."
                       if sv.store.conversations.totals()["person_messages"] == 0 else
-                      f"Nothing in your history is close to {query!r}: no message shares its words or comes "
-                      f"within {min_cosine:.2f} of its meaning.")
+                      f"Nothing in your history is close to {query!r}: no message matches both its words and "
+                      f"meaning, or comes within {min_cosine:.2f} of its meaning.")
         for i, h in enumerate(hits, 1):
             out.print(f"[bold]{i}. {h.conversation_title or h.conversation_id}[/bold]  [dim]{h.score:.3f}[/dim]")
             out.print(h.text[:400].strip() + ("…" if len(h.text) > 400 else ""), markup=False, highlight=False)

@@ -29,8 +29,8 @@ def search_markdown(services: Services, query: str, k: int = 8) -> str:
     hits = sorted(services.message_index.search(query, k=int(k), min_cosine=MIN_COSINE), key=lambda h: -h.score)
     note = index_note(services)
     if not hits:
-        return note + (f"Nothing in your history is close to “{html.escape(query.strip())}”: no message shares "
-                       f"its words or comes within {MIN_COSINE:.2f} of its meaning.")
+        return note + (f"Nothing in your history is close to “{html.escape(query.strip())}”: no message matches "
+                       f"both its words and meaning, or comes within {MIN_COSINE:.2f} of its meaning.")
     parts = []
     for i, h in enumerate(hits, 1):
         when = h.created_at.date().isoformat() if h.created_at else ""
