@@ -240,7 +240,7 @@ class Starter:
 
     def _step_drafts(self) -> str:
         from agent.bulk import BulkSpec, run_bulk
-        from ui.commands.agent import make_context
+        from ui.ops.context import make_context
 
         sv = self.sv
         if self.opts.draft_count <= 0:

@@ -37,13 +37,12 @@ def _summary_table(s: dict[str, Any]) -> Table:
 
 def run_import(sv: Any, paths: list[str], *, index: bool = True, show_progress: bool = True,
                follow: bool = False) -> dict[str, Any]:
-    """Import with a progress bar and refresh the voice profile; the words are searchable on return.
+    """Import (ui/ops/imports.py) with a progress bar; the words are searchable on return.
 
     With `index`, the dense (meaning) index is then filled: by a background worker
     (`idiolect index`), or here with a progress bar when `follow` is set.
     """
-    from agent.ingest import import_exports
-    from agent.profile import refresh_profile
+    from ui.ops.imports import import_exports
 
     with _bar(show_progress) as bar:
         tasks: dict[str, Any] = {}
@@ -54,9 +53,7 @@ def run_import(sv: Any, paths: list[str], *, index: bool = True, show_progress: 
                 tasks[key] = bar.add_task(f"{stage} {Path(label.split('!')[-1]).name}", total=total)
             bar.update(tasks[key], completed=done, total=total)
 
-        summary = import_exports(paths, store=sv.store, scrubber=sv.scrubber, progress=progress,
-                                 chunk_chars=sv.settings.chunk_chars).model_dump()
-    refresh_profile(sv.store, name=sv.settings.person_name)
+        summary = import_exports(sv, paths, progress=progress)
     if index and follow:
         summary["chunks_embedded"] = fill_dense(sv, show_progress=show_progress)
     elif index:

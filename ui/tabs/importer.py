@@ -58,7 +58,7 @@ def import_files(services: Services, files: list[Any] | None, progress: gr.Progr
 
     Returns once the words are searchable; a background worker fills the meaning index.
     """
-    from ui.commands.data import run_import
+    from ui.ops.imports import import_exports
 
     paths = [str(getattr(f, "name", f)) for f in files or []]
     if not paths:
@@ -66,7 +66,7 @@ def import_files(services: Services, files: list[Any] | None, progress: gr.Progr
     try:
         if progress is not None:
             progress(0, desc="Importing…")
-        s = run_import(services, paths, show_progress=False, index=False)
+        s = import_exports(services, paths)
     except IdiolectError as e:
         raise gr.Error(str(e)) from e
     finally:

@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from core.errors import IdiolectError
-from ui.commands.training import job_summary, register_output, start_training
+from ui.ops.training import job_summary, register_output, start_training
 
 LABEL = "Training"
 PRESET_LAUNCH = "as the preset says"  # one process unless the preset names an accelerate config
