@@ -74,8 +74,8 @@ def register(app: typer.Typer) -> None:
         With a retrain policy set (`idiolect retrain --every N`), this also starts the retrain
         job when the pairs make it due, exactly as a vote in the app would.
         """
-        from training.preferences import convert_votes
-        from training.retrain import policy
+        from training.dataset.preferences import convert_votes
+        from training.runs.retrain import policy
         from ui.retrain_trigger import RetrainTrigger
 
         sv = services(ctx)
@@ -151,7 +151,7 @@ def register(app: typer.Typer) -> None:
         """Votes -> pairs -> SFT (snapshot + gold) -> DPO -> voice-vN+1, hot-loaded and sent to the arena."""
         from dataclasses import asdict
 
-        from training.retrain import RetrainConfig, retrain, set_policy
+        from training.runs.retrain import RetrainConfig, retrain, set_policy
 
         sv = services(ctx)
         cfg = RetrainConfig(preset=preset, base_model=base_model, snapshot=snapshot, server_url=server_url,

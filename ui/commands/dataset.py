@@ -57,8 +57,8 @@ def register(app: typer.Typer) -> None:
         card, qc = r["card"], r["qc"]
         written = []
         if plots is not None:
-            from training.report import figure_png
-            from training.report import plots as make_plots
+            from training.dataset.report_card import figure_png
+            from training.dataset.report_card import plots as make_plots
 
             plots = resolve_path(plots)
             plots.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """QC, split and freeze the approved examples into a new versioned snapshot."""
-        from training.snapshots import create_snapshot
+        from training.dataset.snapshots import create_snapshot
 
         sv = services(ctx)
         with console.status("QC, split and write…", spinner="dots"):

@@ -30,7 +30,7 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
 
 
 def _follow(sv: Any, job: Job) -> Job:
-    from training.jobs import JobRunner
+    from training.runs.jobs import JobRunner
 
     runner = JobRunner(sv.store, sv.settings)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -140,9 +140,9 @@ def register(app: typer.Typer) -> None:
               print_command: bool = typer.Option(False, help="Only print the server command."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Serve a base model and its adapters (OpenAI-compatible) and register the endpoints."""
-        from training.jobs import JobRunner
-        from training.registry import adapters as list_adapters
-        from training.serve import ServeSpec, command_for, spec_dict
+        from training.runs.jobs import JobRunner
+        from training.runs.registry import adapters as list_adapters
+        from training.serving.serve import ServeSpec, command_for, spec_dict
 
         sv = services(ctx)
         recs = [sv.store.registry.require_model(n) for n in adapter] or list_adapters(sv.store, base_model=base_model)
@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Return the model registry: base models, adapters with lineage, the champion."""
-        from training.registry import champion
+        from training.runs.registry import champion
 
         sv = services(ctx)
         champ = champion(sv.store)
@@ -203,7 +203,7 @@ def register(app: typer.Typer) -> None:
              resume: str = typer.Option(None, help="Restart a failed/cancelled job from its checkpoint."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Training and serving jobs: status, step, loss, ETA; cancel or resume one."""
-        from training.jobs import JobRunner
+        from training.runs.jobs import JobRunner
 
         sv = services(ctx)
         runner = JobRunner(sv.store, sv.settings)

@@ -14,7 +14,7 @@ def default_design(settings: Any) -> Any:
 
 
 def champion_name(store: Any) -> str | None:
-    from training.registry import champion  # torch-free registry access
+    from training.runs.registry import champion  # torch-free registry access
 
     rec = champion(store)
     return rec.name if rec else None
@@ -23,7 +23,7 @@ def champion_name(store: Any) -> str | None:
 def promote(store: Any, settings: Any, *, challenger: str | None = None) -> dict[str, Any]:
     """Run the promotion decision (eval/promotion.py) with the registry's champion record."""
     from eval.promotion import promote_if_earned
-    from training.registry import set_champion
+    from training.runs.registry import set_champion
 
     return promote_if_earned(store, champion=champion_name(store), set_champion=lambda n: set_champion(store, n),
                              default=default_design(settings), challenger=challenger)

@@ -17,7 +17,7 @@ def qc_callables(sv: Any, semantic: bool) -> dict[str, Any]:
 
 def run_hf_export(snapshot_path: str, dest: Path, family: str, *, push_repo: str | None = None,
                   hf_token: str | None = None, local_only: bool = False) -> dict[str, Any]:
-    """Run `python -m training.hf_export` in a subprocess (the app never imports `datasets`).
+    """Run `python -m training.dataset.hf_export` in a subprocess (the app never imports `datasets`).
 
     Raises:
         ConfigError: with the subprocess's own message when it fails.
@@ -29,7 +29,7 @@ def run_hf_export(snapshot_path: str, dest: Path, family: str, *, push_repo: str
 
     from core.errors import ConfigError
 
-    cmd = [sys.executable, "-m", "training.hf_export", str(snapshot_path), str(dest), "--target-model", family]
+    cmd = [sys.executable, "-m", "training.dataset.hf_export", str(snapshot_path), str(dest), "--target-model", family]
     if push_repo:
         cmd += ["--push-to-hub", push_repo, "--hf-token-stdin"] + (["--local-only"] if local_only else [])
     proc = subprocess.run(cmd, input=(hf_token or "") + "\n", capture_output=True, text=True, check=False,
@@ -55,7 +55,7 @@ def export_dataset(sv: Any, *, fmt: str, target_model: str, snapshot_ref: str | 
 
     """
     from core.errors import ConfigError, NotFound
-    from training.export import ALL_FORMATS
+    from training.dataset.export import ALL_FORMATS
     from training.reasoning import family_for
 
     snap = sv.store.snapshots.get(snapshot_ref) if snapshot_ref else sv.store.snapshots.latest()
@@ -76,7 +76,7 @@ def export_dataset(sv: Any, *, fmt: str, target_model: str, snapshot_ref: str | 
         summary = run_hf_export(snap.path, dest, fam, push_repo=push_repo, hf_token=hf_token,
                                 local_only=sv.settings.local_only)
     else:
-        from training.export import export_snapshot
+        from training.dataset.export import export_snapshot
 
         summary = export_snapshot(snap.path, dest, fmt=fmt, target=fam)
     return snap, summary
@@ -90,7 +90,7 @@ def approved_examples(sv: Any) -> list[Any]:
 
 def run_report(sv: Any, *, semantic: bool = True) -> dict[str, Any]:
     """QC the approved examples and grade them against the owner's targets."""
-    from training.report import assess
+    from training.dataset.report_card import assess
 
     kept, qc, card = assess(approved_examples(sv), sv.settings, **qc_callables(sv, semantic))
     return {"card": card, "qc": qc, "kept": kept}

@@ -46,7 +46,7 @@ def training_data_dir(sv: Any, snapshot: str | None, family: str) -> tuple[Path,
     target = family  # resolve_config already gave the renderer's family name
     dest = sv.settings.snapshots_dir / snap.id / f"trl-{target}"
     if not (dest / "train.jsonl").exists():
-        from training.export import export_snapshot
+        from training.dataset.export import export_snapshot
 
         export_snapshot(snap.path, dest, fmt="messages", target=target)
     return dest, snap.id
@@ -58,9 +58,9 @@ def start_training(sv: Any, *, preset: str, method: str = "sft", snapshot: str |
 
     DPO's reference is `parent` (a registry adapter name), else the champion, else the base.
     """
-    from training.jobs import JobRunner
     from training.recipe import resolve_config
-    from training.registry import champion
+    from training.runs.jobs import JobRunner
+    from training.runs.registry import champion
 
     over = dict(overrides or {})
     cfg = resolve_config(preset, over, method=method)  # fail fast, before any export or process
@@ -81,7 +81,7 @@ def start_training(sv: Any, *, preset: str, method: str = "sft", snapshot: str |
 def register_output(sv: Any, job: Job, prefix: str = "voice") -> str | None:
     """Register a succeeded training job's adapter once; returns its registry name."""
     from core.schemas import JobStatus
-    from training.registry import register_adapter
+    from training.runs.registry import register_adapter
 
     runtime = dict(job.config.get("_runtime") or {})
     if job.status != JobStatus.succeeded or not job.output or job.kind not in ("sft", "dpo"):

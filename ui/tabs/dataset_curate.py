@@ -34,7 +34,7 @@ def qc_markdown(qc: dict[str, Any]) -> str:
 
 def refresh_report(services: Any, semantic: bool) -> dict[str, Any]:
     """QC the approved examples, grade them, and draw the three plots."""
-    from training.report import assess, plots
+    from training.dataset.report_card import assess, plots
     from ui.ops.dataset import qc_callables
 
     exs = services.store.examples.list(status=ExampleStatus.approved)
@@ -46,7 +46,7 @@ def refresh_report(services: Any, semantic: bool) -> dict[str, Any]:
 
 def take_snapshot(services: Any, seed: float, validation: float, note: str, semantic: bool) -> dict[str, Any]:
     """Freeze the approved examples into a versioned snapshot (checked for approved examples first)."""
-    from training.snapshots import create_snapshot
+    from training.dataset.snapshots import create_snapshot
     from ui.ops.dataset import qc_callables
 
     if not services.store.examples.counts().get("status", {}).get("approved"):
