@@ -15,7 +15,7 @@ from eval.arena import Arena, Contestant
 from training.runs.jobs import JobRunner
 from training.runs.retrain import main as retrain_main
 from training.runs.retrain import new_pairs, retrain_running, run_lock, set_policy, start_retrain_job, trigger_state
-from ui.retrain_trigger import RetrainTrigger, retrain_status
+from ui.ops.retrain_trigger import RetrainTrigger, retrain_status
 from ui.tabs.arena import retrain_panel
 
 # The store, arena and load tests run on SQLite and on PostgreSQL (tests/conftest.py).

@@ -1,6 +1,6 @@
 """The automatic retrain policy and its bookkeeping: every N new arena pairs, never two runs at once.
 
-Torch-free and Gradio-free: the app's vote hook (ui/retrain_trigger.py) and the CLI read
+Torch-free and Gradio-free: the app's vote hook (ui/ops/retrain_trigger.py) and the CLI read
 and write it. `run_lock` is the one guard against overlapping retrains: an flock on a file
 in the data home, held by whichever process is inside `training.runs.retrain.retrain`.
 """

@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         """
         from training.dataset.preferences import convert_votes
         from training.runs.retrain import policy
-        from ui.retrain_trigger import RetrainTrigger
+        from ui.ops.retrain_trigger import RetrainTrigger
 
         sv = services(ctx)
         job = None

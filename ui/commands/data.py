@@ -57,7 +57,7 @@ def run_import(sv: Any, paths: list[str], *, index: bool = True, show_progress: 
     if index and follow:
         summary["chunks_embedded"] = fill_dense(sv, show_progress=show_progress)
     elif index:
-        from ui.dense_fill import start_background_fill
+        from ui.ops.dense_fill import start_background_fill
 
         start_background_fill(sv.settings)
     return summary
@@ -71,7 +71,7 @@ def _bar(show: bool) -> Progress:
 def fill_dense(sv: Any, *, show_progress: bool = True, batch: int = 256) -> int:
     """Fill the dense index here with a progress bar (or follow the worker already filling); returns chunks embedded."""
     from agent.index import dense_status
-    from ui.dense_fill import follow
+    from ui.ops.dense_fill import follow
 
     with _bar(show_progress) as bar:
         task = bar.add_task("embedding chunks", total=None)
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fill the meaning (dense) index with every chunk it lacks; resumes where a stopped fill left off."""
         from agent.index import dense_status
-        from ui.dense_fill import progress_line, start_background_fill
+        from ui.ops.dense_fill import progress_line, start_background_fill
 
         sv = services(ctx)
         if background:
@@ -165,7 +165,7 @@ def register(app: typer.Typer) -> None:
     def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
         """Show what is in the store."""
         from agent.index import dense_status
-        from ui.dense_fill import progress_line
+        from ui.ops.dense_fill import progress_line
 
         sv = services(ctx)
         totals = sv.store.conversations.totals()
@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the app (Gradio) on this machine."""
         from ui.app import build_app, launch
-        from ui.starter import sample_starter
+        from ui.ops.starter import sample_starter
 
         if sample:
             from ui.sample import write_sample_settings
@@ -207,7 +207,7 @@ def register(app: typer.Typer) -> None:
             starter.start_background()
         elif not sample:
             from agent.index import dense_status
-            from ui.dense_fill import start_fill
+            from ui.ops.dense_fill import start_fill
 
             st = dense_status(sv.store)
             if st["chunks"] > st["embedded"] and not st["filling"]:

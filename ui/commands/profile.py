@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--apply goes with --suggest-domains", hint="idiolect profile --suggest-domains --apply")
         sv = services(ctx)
         if suggest_domains:
-            from ui.settings_file import apply_domains, env_overrides
+            from ui.ops.settings_file import apply_domains, env_overrides
 
             rows = domain_suggestions(sv, refresh=refresh)
             before = dict(sv.settings.domains)

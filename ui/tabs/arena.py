@@ -26,7 +26,7 @@ import httpx
 from core.errors import IdiolectError
 from core.store.arena import AlreadyVoted
 from eval.arena import Arena, Contestant, OpenAIStreams, Reveal, contestants_from_registry
-from ui.retrain_trigger import RetrainTrigger, retrain_status
+from ui.ops.retrain_trigger import RetrainTrigger, retrain_status
 
 LABEL = "Arena"
 FRAME_S = 0.05  # at most ~20 streamed frames a second per battle: each frame is a render in the app

@@ -107,7 +107,7 @@ def suggest_domains_view(services: Any) -> dict[str, Any]:
 
 def apply_domains_view(services: Any, table: pd.DataFrame | None) -> dict[str, Any]:
     """Write the (edited) table to idiolect.toml's [domains] and [domain_keywords]; the app uses them at once."""
-    from ui.settings_file import apply_domains, env_overrides
+    from ui.ops.settings_file import apply_domains, env_overrides
 
     if table is None or len(table) == 0:
         return {"domains_status": "Nothing to apply: press **Suggest domains** first."}

@@ -39,7 +39,7 @@ def redaction_log(services: Services) -> pd.DataFrame:
 def dense_markdown(services: Services) -> tuple[str, bool]:
     """Return the meaning index's progress for people, and whether it is still filling (keep polling)."""
     from agent.index import dense_status
-    from ui.dense_fill import progress_line
+    from ui.ops.dense_fill import progress_line
 
     st = dense_status(services.store)
     return f"**Search index.** {progress_line(st)}", bool(st["filling"])
@@ -47,7 +47,7 @@ def dense_markdown(services: Services) -> tuple[str, bool]:
 
 def finish_dense(services: Services) -> str:
     """Fill the meaning index in the background (a no-op if a fill is already running anywhere)."""
-    from ui.dense_fill import start_fill
+    from ui.ops.dense_fill import start_fill
 
     start_fill(services)
     return "**Search index.** Started filling the meaning index in the background…"
