@@ -14,7 +14,8 @@ from tests.fakes.arena_app import register_models
 from training.runs.registry import set_champion
 from ui.auth import add_rater, auth_from_home, check_bind, load_raters, make_auth
 from ui.cli import _Group
-from ui.commands.arena import promote, register
+from ui.commands.arena import register
+from ui.ops.arena import promote
 from ui.services import Services
 from ui.tabs.leaderboard import refresh
 

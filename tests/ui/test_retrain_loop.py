@@ -17,7 +17,7 @@ from training.runs.jobs import JobRunner
 from training.runs.registry import champion, lineage
 from training.runs.retrain import RetrainConfig, retrain
 from training.serving.serve import served_models
-from ui.commands.arena import promote
+from ui.ops.arena import promote
 
 SMALL = {"max_steps": 3, "max_length": 64, "logging_steps": 1, "eval_steps": 0, "save_steps": 100}
 VOICE = ["Think of it like a river: everything downstream drinks from it.",
