@@ -140,8 +140,8 @@ def _serve_app(home: str, model_url: str, conn) -> None:  # noqa: ANN001  (a mul
     from core.store import Store
     from eval.arena import Arena, OpenAIStreams
     from tests.fakes.arena_app import arena_app, register_models
-    from training.retrain import set_policy
-    from ui.retrain_trigger import RetrainTrigger
+    from training.runs.retrain import set_policy
+    from ui.ops.retrain_trigger import RetrainTrigger
     from ui.services import Services
 
     s = Settings(home=Path(home))

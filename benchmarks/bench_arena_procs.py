@@ -27,7 +27,7 @@ def bench_app_processes(n_apps: int, raters: int, per_rater: int, db_url: str, *
     from core.store import Store
     from tests.fakes.app_procs import app_processes
     from tests.fakes.arena_app import register_models
-    from training.retrain import set_policy
+    from training.runs.retrain import set_policy
 
     ctx = mp.get_context("spawn")
     store = Store.open(db_url)

@@ -44,7 +44,7 @@ def walk(tokens: list[int], step) -> list[float]:  # type: ignore[no-untyped-def
 
 
 def bench_llguidance(tok, vocab: int, schema: dict, tokens: list[int]) -> dict:  # type: ignore[no-untyped-def]
-    from training.guided import GrammarFactory, Guide
+    from training.serving.guided import GrammarFactory, Guide
 
     t0 = time.perf_counter()
     factory = GrammarFactory(tok, vocab)
@@ -154,10 +154,10 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "training.cpu_server", "--base-model", BUNDLED_LLM,
+    proc = subprocess.Popen([sys.executable, "-m", "training.serving.cpu_server", "--base-model", BUNDLED_LLM,
                              "--served-name", "smol", "--port", str(port)], cwd=Path(__file__).resolve().parents[1])
     try:
-        from training.serve import wait_healthy
+        from training.serving.serve import wait_healthy
 
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, timeout=600, proc=proc)

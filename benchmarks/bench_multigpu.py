@@ -39,8 +39,8 @@ def ddp_vs_one(steps: int) -> dict:
     from core.store import Store
     from tests.conftest import fixture_texts
     from tests.training.conftest import persona_pairs, write_snapshot
-    from training.jobs import JobRunner
     from training.rundata import read_progress
+    from training.runs.jobs import JobRunner
     from training.tiny import build_tiny_model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-multigpu-"))

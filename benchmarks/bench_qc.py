@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import core  # noqa: E402,F401  (telemetry off first)
 from core.embedcache import CachedEmbed, example_text  # noqa: E402
 from core.schemas import Example, Scores  # noqa: E402
-from training.qc import QCConfig, run_qc  # noqa: E402
+from training.dataset.qc import QCConfig, run_qc  # noqa: E402
 
 WORDS = ("breaker busbar load panel queue retry cache driver kernel container budget tenant lease "
          "ground neutral circuit voltage pricing license contract schema index shard replica "

@@ -187,11 +187,11 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
     resolve_base_model(BUNDLED_LLM, shared)
     port = free_port()
-    srv = subprocess.Popen([sys.executable, "-m", "training.cpu_server", "--base-model", BUNDLED_LLM,
+    srv = subprocess.Popen([sys.executable, "-m", "training.serving.cpu_server", "--base-model", BUNDLED_LLM,
                             "--served-name", "smol", "--port", str(port)], cwd=REPO,
                            env={**os.environ, "IDIOLECT_MODELS_PATH": str(shared)})
     try:
-        from training.serve import wait_healthy
+        from training.serving.serve import wait_healthy
 
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, timeout=600, proc=srv)

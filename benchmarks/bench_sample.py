@@ -26,7 +26,7 @@ from agent.miner import mine  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.schemas import Example, Role  # noqa: E402
 from eval.attribution import AttributionModel, roc_auc  # noqa: E402
-from training.report import has_analogy  # noqa: E402
+from training.dataset.report_card import has_analogy  # noqa: E402
 from ui.commands.data import run_import  # noqa: E402
 from ui.sample import make_sample, sample_paths, sample_settings  # noqa: E402
 from ui.sample.quality import (  # noqa: E402

@@ -50,7 +50,7 @@ def promote_if_earned(store: Store, *, champion: str | None, set_champion: Calla
     Args:
         store: the open Store (votes, registry, the fixed designs).
         champion: the current champion's name (None: the oldest base model holds the title).
-        set_champion: records a new champion (training.registry.set_champion bound to the store).
+        set_champion: records a new champion (training.runs.registry.set_champion bound to the store).
         default: the design a duel gets at its first look (from the settings).
         challenger: the model trying to take over; default the newest ready adapter.
 

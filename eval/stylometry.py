@@ -17,62 +17,12 @@ import numpy as np
 from scipy.stats import ks_2samp
 
 from core.errors import IdiolectError
+from eval.tokens import WORD_RE, sentences, words
+from eval.tokens import segment as segment  # re-exported: voice.py reads it as st.segment
 
 
 class InsufficientText(IdiolectError, ValueError):
     """Too little text to compute a metric; the message says which input and how much it needs."""
-
-
-# --------------------------------------------------------------------------- tokens
-
-_WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
-_SENT_SPLIT_RE = re.compile(r"(?<=[.!?…])\s+|\n+")
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens (apostrophes kept inside words, curly ones normalised)."""
-    return [w.replace("’", "'") for w in _WORD_RE.findall(text.lower())]
-
-
-def sentences(text: str) -> list[str]:
-    """Sentences, split at end punctuation and at line breaks (lists count line by line)."""
-    return [s.strip() for s in _SENT_SPLIT_RE.split(text) if s and s.strip()]
-
-
-def segment(texts: Sequence[str], *, max_words: int = 60, max_per_text: int = 6) -> tuple[list[str], list[int]]:
-    """Cut texts into sentence-aligned segments of about `max_words` words.
-
-    Per-message classifiers need many items, and a few very long messages (a pasted design
-    doc) must not swamp the rest, so each text gives at most `max_per_text` segments, taken
-    evenly across it.
-
-    Returns:
-        (segments, owner) where owner[i] is the index of the text segment i came from.
-
-    """
-    segs: list[str] = []
-    owner: list[int] = []
-    for i, text in enumerate(texts):
-        pieces: list[str] = []
-        cur: list[str] = []
-        n = 0
-        for s in sentences(text):
-            k = len(s.split())
-            if cur and n + k > max_words:
-                pieces.append(" ".join(cur))
-                cur, n = [], 0
-            cur.append(s)
-            n += k
-        if cur:
-            pieces.append(" ".join(cur))
-        if not pieces:
-            continue
-        if len(pieces) > max_per_text:
-            idx = np.linspace(0, len(pieces) - 1, max_per_text).round().astype(int)
-            pieces = [pieces[j] for j in idx]
-        segs.extend(pieces)
-        owner.extend([i] * len(pieces))
-    return segs, owner
 
 
 # --------------------------------------------------------------------------- M1 features
@@ -138,7 +88,7 @@ def style_features(text: str) -> np.ndarray:
     dash = (text.count("—") + text.count("–") + text.count(" - ")) * k1
     ellipsis = (text.count("…") + text.count("...")) * k1
     lower_init = np.mean([s[0].islower() for s in sents if s[0].isalpha()] or [0.0])
-    raw_tokens = _WORD_RE.findall(text)
+    raw_tokens = WORD_RE.findall(text)
     allcaps = sum(1 for w in raw_tokens if len(w) >= 2 and w.isupper() and w.isalpha()) * kw
     emoji = len(_EMOJI_RE.findall(text)) * k1
     profanity = sum(1 for w in toks if w in _PROFANITY) * kw

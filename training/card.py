@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from training.registry import RESULT_FILE
+from training.runs.registry import RESULT_FILE
 
 
 def _fmt(v: Any) -> str:

@@ -98,7 +98,7 @@ def snapshot_identity(snapshot: str | Path, files: list[str]) -> dict[str, str |
 
 
 class ProgressWriter:
-    """Appends progress events as JSON lines to a file (read by training/jobs.py) and stdout.
+    """Appends progress events as JSON lines to a file (read by training/runs/jobs.py) and stdout.
 
     Events: {"event": "start", "total_steps"}, {"event": "log", "step", "loss", …},
     {"event": "eval", "step", "eval_loss"}, {"event": "done", "output", "metrics"},

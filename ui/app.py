@@ -10,8 +10,8 @@ from typing import Any
 import gradio as gr
 
 from core.privacy import private_upload_dir
+from ui.ops.starter import Starter
 from ui.services import Services
-from ui.starter import Starter
 
 # (label, module); each module exposes build(services). Order is the order on screen.
 TABS: list[tuple[str, str]] = [

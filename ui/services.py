@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from core.embed import Embedder
     from core.embedcache import CachedEmbed
     from core.vectors import VectorIndex
-    from training.local_server import LocalServer
+    from training.serving.local_server import LocalServer
 
 
 class Services:
@@ -72,8 +72,8 @@ class Services:
 
     @cached_property
     def local_server(self) -> LocalServer:
-        """The local model server (found or started on first use; see training/local_server.py)."""
-        from training.local_server import LocalServer
+        """The local model server (found or started on first use; see training/serving/local_server.py)."""
+        from training.serving.local_server import LocalServer
 
         return LocalServer(self.store, self.settings)
 

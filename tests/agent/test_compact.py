@@ -38,7 +38,7 @@ def test_plain_request_labels_the_domain_by_the_owners_keywords() -> None:
 
 def test_compact_dialogue_on_a_local_server_drafts_valid_examples_and_saves_the_approved(
         settings, embedder, tiny_model, no_network) -> None:  # type: ignore[no-untyped-def]
-    from ui.commands.agent import make_context
+    from ui.ops.context import make_context
     from ui.services import Services
 
     local = settings.model_copy(update={"llm_provider": "local", "base_model": str(tiny_model),

@@ -9,7 +9,8 @@ from eval.attribution import c2st_auc, fit_vectorizer, make_vectorizer
 from eval.function_words import is_function_word, mask_content
 from eval.overlap import lcs_length, mean_rouge_l, rouge_l
 from eval.style_space import StyleSpace, angular_sim, away_towards_confusion
-from eval.stylometry import feature_matrix, segment
+from eval.stylometry import feature_matrix
+from eval.tokens import segment
 from eval.voice import METRICS, SECONDARY, VoiceData, evaluate_voice
 
 

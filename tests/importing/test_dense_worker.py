@@ -14,7 +14,7 @@ from agent.index import dense_status
 from benchmarks.gen_chatgpt_export import write_export
 from tests.conftest import EXPORTS
 from ui.cli import app
-from ui.dense_fill import start_background_fill
+from ui.ops.dense_fill import start_background_fill
 
 RUNNER = CliRunner()
 

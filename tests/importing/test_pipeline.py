@@ -118,7 +118,8 @@ def test_app_refuses_public_bind_without_accounts(services) -> None:
 
 
 def test_import_layers_contract() -> None:
-    """ui -> agent|eval|training -> core, and torch & co. only under training/ (import-linter)."""
+    """Every import-linter contract in pyproject.toml: the layers, torch & co. only under training/, ui.tabs and
+    ui.commands apart, ui.ops free of gradio/typer/rich."""
     res = subprocess.run([sys.executable, "-m", "importlinter.cli", "--no-cache"], cwd=REPO,
                          capture_output=True, text=True)
     if "No module named importlinter.cli" in res.stderr:

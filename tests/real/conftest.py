@@ -35,9 +35,9 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sample_run(tmp_path_factory: pytest.TempPathFactory, models_dir: Path,
                embedder: object) -> Iterator[tuple[Any, Any]]:
     """(services, starter) after the starter loop ran on the sample with the default model."""
+    from ui.ops.starter import StarterOptions, sample_starter
     from ui.sample import sample_settings, write_sample_settings
     from ui.services import Services
-    from ui.starter import StarterOptions, sample_starter
 
     home = tmp_path_factory.mktemp("sample-home")
     write_sample_settings(home)  # job subprocesses read it from the home, as in the product

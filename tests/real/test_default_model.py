@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from eval.arena import Arena, OpenAIStreams
-from ui.starter import STEPS
+from ui.ops.starter import STEPS
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ import pytest
 
 from core.config import Settings, Targets
 from core.schemas import Example, GoldenPrompt, Role
-from training.report import has_analogy
+from training.dataset.report_card import has_analogy
 from ui.sample import make_sample, sample_paths, sample_settings
 from ui.sample.quality import (
     keyword_domain,

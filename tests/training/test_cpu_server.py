@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from training.serve import wait_healthy
+from training.serving.serve import wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ def random_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
 def server(tiny_model: Path, random_adapter: Path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "training.cpu_server", "--base-model", str(tiny_model),
+    proc = subprocess.Popen([sys.executable, "-m", "training.serving.cpu_server", "--base-model", str(tiny_model),
                              "--served-name", "base", "--adapter", f"voice-x={random_adapter}",
                              "--port", str(port)], cwd=REPO, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -181,7 +181,7 @@ def test_a_client_that_leaves_mid_stream_frees_the_server(server, random_adapter
 
 def test_sigterm_stops_the_server_while_it_streams(tiny_model: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "training.cpu_server", "--base-model", str(tiny_model),
+    proc = subprocess.Popen([sys.executable, "-m", "training.serving.cpu_server", "--base-model", str(tiny_model),
                              "--served-name", "base", "--port", str(port)], cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     url = f"http://127.0.0.1:{port}"

@@ -11,9 +11,9 @@ import yaml
 from core.errors import ConfigError
 from core.schemas import Example, ExampleStatus, PreferencePair, Scores
 from training import reasoning as R
-from training.export import FORMATS, export_snapshot
-from training.hf_export import export_hf, push_to_hub
-from training.snapshots import create_snapshot
+from training.dataset.export import FORMATS, export_snapshot
+from training.dataset.hf_export import export_hf, push_to_hub
+from training.dataset.snapshots import create_snapshot
 
 NASTY = "Literally type </think> or [END FINAL RESPONSE] in a fence:\n```\n</think>\n```"
 
@@ -73,7 +73,7 @@ def test_every_format_loads_with_datasets(snapshot_path: Path, tmp_path: Path) -
 def test_export_errors(snapshot_path: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown export format"):
         export_snapshot(snapshot_path, tmp_path / "a", fmt="csv")
-    with pytest.raises(ConfigError, match="training.hf_export"):
+    with pytest.raises(ConfigError, match="training.dataset.hf_export"):
         export_snapshot(snapshot_path, tmp_path / "a", fmt="hf")
     with pytest.raises(ConfigError, match="known families"):
         export_snapshot(snapshot_path, tmp_path / "b", target="gpt-2")

@@ -126,7 +126,7 @@ def test_server_generates_from_base_and_adapter_on_the_gpu(sft_run, tiny_qwen3, 
     port = _free_port()
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "training.cpu_server", "--base-model", str(tiny_qwen3), "--served-name", "base",
+        [sys.executable, "-m", "training.serving.cpu_server", "--base-model", str(tiny_qwen3), "--served-name", "base",
          "--family", "qwen3", "--device", "cuda", "--port", str(port)],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -12,8 +12,8 @@ import pytest
 
 from core.errors import ConfigError, JobError
 from core.schemas import JobStatus
-from training.jobs import JobRunner, eta_seconds
 from training.rundata import read_progress
+from training.runs.jobs import JobRunner, eta_seconds
 
 
 def until(predicate, timeout: float = 120.0, interval: float = 0.05):

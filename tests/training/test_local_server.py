@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.config import Settings
 from core.llm import ainvoke_structured
 from core.llm_openai import OpenAICompatChat
-from training.local_server import LocalServer, healthy, names_for
+from training.serving.local_server import LocalServer, healthy, names_for
 from ui.services import Services
 
 

@@ -14,8 +14,8 @@ from core.errors import ConfigError
 from core.schemas import Example, ExampleStatus, JobStatus, Scores
 from tests.training.conftest import persona_pairs, write_snapshot
 from training import reasoning as R
-from training.jobs import JobRunner
 from training.rundata import read_progress
+from training.runs.jobs import JobRunner
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 
@@ -49,14 +49,14 @@ def test_the_runner_wraps_a_run_in_accelerate_launch(store, settings, tmp_path):
                        str(CONFIGS / "accelerate" / "cpu-ddp.yaml")]
     assert cmd[cmd.index("--num_processes") + 1] == "2" and int(cmd[cmd.index("--main_process_port") + 1]) > 0
     assert cmd[-4:] == ["-m", "training.dpo", "--config", str(conf)]
-    assert runner._command("serve", "training.serve", {"accelerate_config": "fsdp"}, conf)[1:3] == \
-        ["-m", "training.serve"]
+    assert runner._command("serve", "training.serving.serve", {"accelerate_config": "fsdp"}, conf)[1:3] == \
+        ["-m", "training.serving.serve"]
 
 
 def test_minimax_m2_preset_loads_with_its_plan_and_the_exports_render_its_reasoning(store, settings, tmp_path):
-    from training.export import export_snapshot
+    from training.dataset.export import export_snapshot
+    from training.dataset.snapshots import create_snapshot
     from training.recipe import launch_settings, resolve_config
-    from training.snapshots import create_snapshot
 
     cfg = resolve_config("minimax-m2")
     assert (cfg.base_model, cfg.family, cfg.accelerate_config, cfg.num_processes) == (

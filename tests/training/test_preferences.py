@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.schemas import Battle, ExampleOrigin, ExampleStatus, Vote, VoteChoice
-from training.preferences import arena_pairs, convert_votes, dpo_rows
+from training.dataset.preferences import arena_pairs, convert_votes, dpo_rows
 
 SECRET = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.schemas import Example, Scores
-from training.qc import QCConfig, find_secrets, normalise, run_qc
+from training.dataset.qc import QCConfig, find_secrets, normalise, run_qc
 
 R = "He starts from the physical picture, then checks the numbers against the real load."
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -202,8 +202,8 @@ def test_qc_through_a_warm_cache_embeds_nothing(settings) -> None:
 
 def test_reasoning_is_required_only_when_the_training_target_trains_it(settings) -> None:
     from core.config import Settings
-    from training.qc import qc_config
-    from training.report import assess
+    from training.dataset.qc import qc_config
+    from training.dataset.report_card import assess
 
     answers = [Example(prompt=f"How do you price job {i}?", reasoning="",
                        response=f"I bill the layout hours first, job {i}. The thinking is the work; sawing is "

@@ -130,7 +130,7 @@ def test_each_template_names_its_source() -> None:
 def test_presets_trainer_and_server_share_the_renderers_family_names():
     from core.errors import ConfigError
     from training.recipe import list_presets, resolve_config
-    from training.serve import REASONING_PARSERS
+    from training.serving.serve import REASONING_PARSERS
 
     for preset in list_presets():
         fam = resolve_config(preset, {"base_model": "x"}).family

@@ -10,7 +10,7 @@ import pytest
 from core.errors import ConfigError, NotFound
 from core.schemas import ModelKind
 from training.card import write_adapter_card
-from training.registry import (
+from training.runs.registry import (
     champion,
     delete_adapter,
     lineage,

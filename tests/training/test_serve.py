@@ -15,9 +15,9 @@ from fakes.vllm import FakeVLLM
 from core.errors import ConfigError, JobError
 from core.generate import GenerationClient
 from core.schemas import Job, JobStatus, utcnow
-from training.jobs import JobRunner
-from training.registry import register_adapter
-from training.serve import (
+from training.runs.jobs import JobRunner
+from training.runs.registry import register_adapter
+from training.serving.serve import (
     ServeSpec,
     command_for,
     cpu_command,
@@ -76,7 +76,7 @@ def test_vllm_command_line(tmp_path):
     assert "--reasoning-parser" not in apriel and "--lora-modules" not in apriel
     minimax = vllm_command(ServeSpec(base_model="MiniMaxAI/MiniMax-M2", family="minimax-m2"))
     assert flag(minimax, "--reasoning-parser") == "minimax_m2"
-    assert command_for(ServeSpec(base_model="m", backend="cpu"))[1:3] == ["-m", "training.cpu_server"]
+    assert command_for(ServeSpec(base_model="m", backend="cpu"))[1:3] == ["-m", "training.serving.cpu_server"]
     assert cpu_command(ServeSpec(base_model="m", adapters={"voice-v1": str(a)}))[-1] == f"voice-v1={a.resolve()}"
     with pytest.raises(ConfigError, match="unknown keys \\['gpus'\\]"):
         ServeSpec.from_dict({"base_model": "m", "gpus": 2})
@@ -232,7 +232,7 @@ def test_training_refuses_a_vllm_server_and_a_cpu_server_does_not_count(store, s
 
 
 def test_auto_backend_is_resolved_when_the_job_starts(store, settings, tmp_path, monkeypatch):
-    import training.serve as serve
+    import training.serving.serve as serve
 
     monkeypatch.setattr(serve, "has_gpu", lambda: True)
     runner = JobRunner(store, settings)

@@ -13,7 +13,7 @@ import sys
 from core.schemas import Job, JobStatus, ModelKind, ModelRecord, utcnow
 from eval.arena_contestants import contestants_from_registry
 from tests.fakes.openai_chat import fake_openai
-from training.jobs import JobRunner
+from training.runs.jobs import JobRunner
 from ui.services import Services
 from ui.tabs.arena import make_arena
 

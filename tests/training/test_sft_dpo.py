@@ -9,8 +9,8 @@ import pytest
 
 from core.errors import ConfigError
 from training.recipe import config_from_args, list_presets, resolve_config
-from training.registry import lineage, register_adapter
 from training.rundata import read_progress
+from training.runs.registry import lineage, register_adapter
 
 
 def lora_weights(adapter_dir: Path) -> dict:

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import ConfigError, NotFound
 from core.schemas import Example, ExampleStatus, PreferencePair, Scores
-from training.snapshots import DATA_FILES, build_files, create_snapshot, load_snapshot, write_atomically
+from training.dataset.snapshots import DATA_FILES, build_files, create_snapshot, load_snapshot, write_atomically
 
 TOPICS = ["breakers", "busbars", "self-hosting", "event buses", "free will", "pricing", "CUDA drivers",
           "grounding", "queues", "licensing", "load calcs", "retries"]

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from core.schemas import Example
-from training.split import split_examples
+from training.dataset.split import split_examples
 
 DOMAINS = {"architecture": 30, "philosophy": 20, "reasoning": 30, "electrical": 10, "coding": 10}
 

@@ -11,10 +11,11 @@ from typer.testing import CliRunner
 from core.errors import ConfigError
 from core.schemas import Battle, Vote, VoteChoice
 from tests.fakes.arena_app import register_models
-from training.registry import set_champion
+from training.runs.registry import set_champion
 from ui.auth import add_rater, auth_from_home, check_bind, load_raters, make_auth
 from ui.cli import _Group
-from ui.commands.arena import promote, register
+from ui.commands.arena import register
+from ui.ops.arena import promote
 from ui.services import Services
 from ui.tabs.leaderboard import refresh
 
@@ -49,7 +50,7 @@ def test_stats_json_and_promote_follow_the_evidence(cli, settings, store) -> Non
     assert data["sprt"][0]["summary"].startswith("voice-v2 beats voice-v1: ")
     r = CliRunner().invoke(cli, ["arena", "promote", "--json"], obj=sv)
     assert json.loads(r.output)["promote"] is True
-    from training.registry import champion
+    from training.runs.registry import champion
 
     assert champion(store).name == "voice-v2"
     r = CliRunner().invoke(cli, ["arena", "stats"], obj=sv)
@@ -76,12 +77,12 @@ def test_prefs_and_retrain_policy_commands(cli, settings, store) -> None:
     assert (rep["pairs_created"], rep["gold_created"]) == (3, 1)
     r = CliRunner().invoke(cli, ["retrain", "--every", "5", "--json"], obj=sv)
     assert json.loads(r.output) == {"policy": {"every": 5, "config": {}}}
-    from training.retrain import due, new_pairs, policy
+    from training.runs.retrain import due, new_pairs, policy
 
     assert policy(store) == 5 and new_pairs(store) == 3 and not due(store, sv.scrubber.scrub)
     r = CliRunner().invoke(cli, ["retrain", "--every", "7", "--sft-only", "--max-steps", "4", "--json"], obj=sv)
     assert json.loads(r.output)["policy"] == {"every": 7, "config": {"dpo": False, "overrides": {"max_steps": 4}}}
-    from training.retrain import policy_config
+    from training.runs.retrain import policy_config
 
     assert policy(store) == 7 and policy_config(store) == {"dpo": False, "overrides": {"max_steps": 4}}
     r = CliRunner().invoke(cli, ["retrain", "--min-pairs", "10"], obj=sv)

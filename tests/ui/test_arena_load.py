@@ -20,8 +20,8 @@ from gradio_client import Client  # noqa: E402
 from eval.arena import Arena, OpenAIStreams  # noqa: E402
 from tests.fakes.arena_app import MODEL_NAMES, arena_app, register_models  # noqa: E402
 from tests.fakes.openai_chat import fake_openai  # noqa: E402
-from training.retrain import set_policy  # noqa: E402
-from ui.retrain_trigger import RetrainTrigger  # noqa: E402
+from training.runs.retrain import set_policy  # noqa: E402
+from ui.ops.retrain_trigger import RetrainTrigger  # noqa: E402
 from ui.services import Services  # noqa: E402
 
 # The store, arena and load tests run on SQLite and on PostgreSQL (tests/conftest.py).

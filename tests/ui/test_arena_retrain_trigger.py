@@ -12,10 +12,10 @@ import pytest
 from core.errors import ConfigError
 from core.schemas import JobStatus, ModelKind, ModelRecord
 from eval.arena import Arena, Contestant
-from training.jobs import JobRunner
-from training.retrain import main as retrain_main
-from training.retrain import new_pairs, retrain_running, run_lock, set_policy, start_retrain_job, trigger_state
-from ui.retrain_trigger import RetrainTrigger, retrain_status
+from training.runs.jobs import JobRunner
+from training.runs.retrain import main as retrain_main
+from training.runs.retrain import new_pairs, retrain_running, run_lock, set_policy, start_retrain_job, trigger_state
+from ui.ops.retrain_trigger import RetrainTrigger, retrain_status
 from ui.tabs.arena import retrain_panel
 
 # The store, arena and load tests run on SQLite and on PostgreSQL (tests/conftest.py).
@@ -41,7 +41,7 @@ def stand_in_python(tmp_path: Path) -> str:
     """An 'interpreter' that just sleeps: the runner starts a real, long-lived process for each job.
 
     The retrain job itself trains for a minute; here only the trigger's decisions are under
-    test, so the process stands in for `python -m training.retrain` while it "runs".
+    test, so the process stands in for `python -m training.runs.retrain` while it "runs".
     """
     exe = tmp_path / "python-stand-in"
     exe.write_text("#!/bin/sh\nexec sleep 60\n")
@@ -154,7 +154,7 @@ def test_retrain_job_entry_point_rejects_bad_config(tmp_path, capsys) -> None:
         set_policy(type("S", (), {"kv": None})(), 3, {"epochs": 3})
 
 
-@pytest.mark.slow  # a real `python -m training.retrain` job (SFT on the tiny model): 13 s on a quiet box
+@pytest.mark.slow  # a real `python -m training.runs.retrain` job (SFT on the tiny model): 13 s on a quiet box
 def test_policy_starts_a_real_retrain_job_that_registers_the_next_voice(store, settings, tiny_model) -> None:
     store.registry.upsert_model(ModelRecord(name="tiny-base", kind=ModelKind.base, base_model=str(tiny_model),
                                             path=str(tiny_model)))

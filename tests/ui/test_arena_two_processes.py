@@ -17,8 +17,8 @@ pytest.importorskip("gradio_client")
 from tests.fakes.app_procs import app_processes, play  # noqa: E402
 from tests.fakes.arena_app import MODEL_NAMES, register_models  # noqa: E402
 from tests.fakes.openai_chat import fake_openai  # noqa: E402
-from training.jobs import JobRunner  # noqa: E402
-from training.retrain import set_policy, trigger_state  # noqa: E402
+from training.runs.jobs import JobRunner  # noqa: E402
+from training.runs.retrain import set_policy, trigger_state  # noqa: E402
 
 
 @pytest.mark.slow  # two app processes start (about 15 s each) and 80 battles run through them

@@ -130,12 +130,12 @@ def test_domain_errors_are_one_json_object_with_a_hint(args, cause, hint, servic
 
 
 def test_a_bug_is_still_one_json_object(services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import ui.review
+    import ui.ops.review
 
     def boom(store):  # type: ignore[no-untyped-def]
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ui.review, "progress", boom)
+    monkeypatch.setattr(ui.ops.review, "progress", boom)
     err = one_json_error(run(["examples", "list", "--json"], services))
     assert err["error"] == "internal error: RuntimeError: boom" and "bug" in err["hint"]
     assert "Traceback" in run(["examples", "list", "--json"], services).stderr

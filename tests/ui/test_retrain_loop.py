@@ -1,7 +1,7 @@
 """The preference loop on the tiny model: votes -> pairs -> retrain -> voice-v2 served and in the next battle.
 
 Real pieces only: the tiny Llama trained by TRL in job subprocesses, served by the CPU
-OpenAI-compatible server (training.cpu_server) with runtime adapter loading, battles
+OpenAI-compatible server (training.serving.cpu_server) with runtime adapter loading, battles
 streamed from it, votes in the store, promotion by the sequential test.
 """
 
@@ -13,11 +13,11 @@ import pytest
 
 from core.schemas import JobStatus
 from eval.arena import Arena, OpenAIStreams
-from training.jobs import JobRunner
-from training.registry import champion, lineage
-from training.retrain import RetrainConfig, retrain
-from training.serve import served_models
-from ui.commands.arena import promote
+from training.runs.jobs import JobRunner
+from training.runs.registry import champion, lineage
+from training.runs.retrain import RetrainConfig, retrain
+from training.serving.serve import served_models
+from ui.ops.arena import promote
 
 SMALL = {"max_steps": 3, "max_length": 64, "logging_steps": 1, "eval_steps": 0, "save_steps": 100}
 VOICE = ["Think of it like a river: everything downstream drinks from it.",

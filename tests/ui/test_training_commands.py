@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from core.schemas import JobStatus
-from training.jobs import JobRunner
+from training.runs.jobs import JobRunner
 from ui.cli import app
 from ui.tabs.training import cancel_job, job_detail, jobs_table, start_run
 

@@ -13,32 +13,10 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.errors import ConfigError, LLMError
+from ui.ops.context import make_context
 
 console = Console(stderr=True)
 out = Console()
-
-
-def make_context(sv: Any, *, need_llm: bool = True) -> Any:
-    """Build the agent's run context from the services (the one place its clients are gathered)."""
-    from agent.context import Context
-
-    llm = sv.llm
-    if llm is None and need_llm:
-        raise LLMError("no LLM is configured: set IDIOLECT_LLM_PROVIDER to anthropic (with "
-                       "IDIOLECT_ANTHROPIC_API_KEY) or openai (with IDIOLECT_LLM_BASE_URL)")
-    s = sv.settings
-    indexed = sv.store.conversations.totals().get("chunks_indexed", 0) > 0
-    compact = s.draft_mode == "compact" or (s.draft_mode == "auto" and s.llm_provider == "local"
-                                            and s.base_model.startswith("bundled:"))
-    judge = sv.judge
-    # A small model judging its own drafts gives noise, not scores: compact mode keeps only a
-    # judge the owner configured apart from the drafting model.
-    if compact and judge is llm:
-        judge = None
-    served = getattr(llm, "model", None) if s.llm_provider == "local" else s.llm_model
-    return Context(llm=llm, judge=judge, store=sv.store, index=sv.message_index if indexed else None,
-                   domains=list(s.domains), person_name=s.person_name, model_name=str(served or s.llm_model),
-                   on_saved=sv.embed_cache.warm, compact=compact, domain_keywords=dict(s.domain_keywords))
 
 
 def render_review(review: dict[str, Any]) -> None:

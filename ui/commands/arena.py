@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ui.ops.arena import promote, summary
+
 console = Console(stderr=True)
 out = Console()
 
@@ -25,41 +27,6 @@ def _stats_tables(summary: dict[str, Any]) -> list[Any]:
              for s in summary["sprt"]] or ["SPRT: no champion-vs-challenger votes yet"]
     lines.append(summary["position_bias"]["summary"])
     return [t, "\n".join(lines)]
-
-
-def default_design(settings: Any) -> Any:
-    """Read the promotion test's design from the settings (a duel keeps the one of its first look)."""
-    from eval.sequential import Design
-
-    return Design(p1=settings.arena_p1, alpha=settings.arena_alpha, beta=settings.arena_beta,
-                  max_votes=settings.arena_max_votes)
-
-
-def champion_name(store: Any) -> str | None:
-    from training.registry import champion  # torch-free registry access
-
-    rec = champion(store)
-    return rec.name if rec else None
-
-
-def promote(store: Any, settings: Any, *, challenger: str | None = None) -> dict[str, Any]:
-    """Run the promotion decision (eval/promotion.py) with the registry's champion record."""
-    from eval.promotion import promote_if_earned
-    from training.registry import set_champion
-
-    return promote_if_earned(store, champion=champion_name(store), set_champion=lambda n: set_champion(store, n),
-                             default=default_design(settings), challenger=challenger)
-
-
-def summary(store: Any, settings: Any, *, rounds: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Compute the leaderboard's data, each duel judged under its own fixed design."""
-    from eval.promotion import design_for
-    from eval.sequential import arena_summary
-
-    champ = champion_name(store)
-    default = default_design(settings)
-    design = (lambda other: design_for(store, champ, other, default)) if champ else default
-    return arena_summary(store.arena.votes(), champion=champ, rounds=rounds, seed=seed, design=design)
 
 
 def register(app: typer.Typer) -> None:
@@ -107,9 +74,9 @@ def register(app: typer.Typer) -> None:
         With a retrain policy set (`idiolect retrain --every N`), this also starts the retrain
         job when the pairs make it due, exactly as a vote in the app would.
         """
-        from training.preferences import convert_votes
-        from training.retrain import policy
-        from ui.retrain_trigger import RetrainTrigger
+        from training.dataset.preferences import convert_votes
+        from training.runs.retrain import policy
+        from ui.ops.retrain_trigger import RetrainTrigger
 
         sv = services(ctx)
         job = None
@@ -184,7 +151,7 @@ def register(app: typer.Typer) -> None:
         """Votes -> pairs -> SFT (snapshot + gold) -> DPO -> voice-vN+1, hot-loaded and sent to the arena."""
         from dataclasses import asdict
 
-        from training.retrain import RetrainConfig, retrain, set_policy
+        from training.runs.retrain import RetrainConfig, retrain, set_policy
 
         sv = services(ctx)
         cfg = RetrainConfig(preset=preset, base_model=base_model, snapshot=snapshot, server_url=server_url,

@@ -37,13 +37,12 @@ def _summary_table(s: dict[str, Any]) -> Table:
 
 def run_import(sv: Any, paths: list[str], *, index: bool = True, show_progress: bool = True,
                follow: bool = False) -> dict[str, Any]:
-    """Import with a progress bar and refresh the voice profile; the words are searchable on return.
+    """Import (ui/ops/imports.py) with a progress bar; the words are searchable on return.
 
     With `index`, the dense (meaning) index is then filled: by a background worker
     (`idiolect index`), or here with a progress bar when `follow` is set.
     """
-    from agent.ingest import import_exports
-    from agent.profile import refresh_profile
+    from ui.ops.imports import import_exports
 
     with _bar(show_progress) as bar:
         tasks: dict[str, Any] = {}
@@ -54,13 +53,11 @@ def run_import(sv: Any, paths: list[str], *, index: bool = True, show_progress: 
                 tasks[key] = bar.add_task(f"{stage} {Path(label.split('!')[-1]).name}", total=total)
             bar.update(tasks[key], completed=done, total=total)
 
-        summary = import_exports(paths, store=sv.store, scrubber=sv.scrubber, progress=progress,
-                                 chunk_chars=sv.settings.chunk_chars).model_dump()
-    refresh_profile(sv.store, name=sv.settings.person_name)
+        summary = import_exports(sv, paths, progress=progress)
     if index and follow:
         summary["chunks_embedded"] = fill_dense(sv, show_progress=show_progress)
     elif index:
-        from ui.dense_fill import start_background_fill
+        from ui.ops.dense_fill import start_background_fill
 
         start_background_fill(sv.settings)
     return summary
@@ -74,7 +71,7 @@ def _bar(show: bool) -> Progress:
 def fill_dense(sv: Any, *, show_progress: bool = True, batch: int = 256) -> int:
     """Fill the dense index here with a progress bar (or follow the worker already filling); returns chunks embedded."""
     from agent.index import dense_status
-    from ui.dense_fill import follow
+    from ui.ops.dense_fill import follow
 
     with _bar(show_progress) as bar:
         task = bar.add_task("embedding chunks", total=None)
@@ -129,7 +126,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fill the meaning (dense) index with every chunk it lacks; resumes where a stopped fill left off."""
         from agent.index import dense_status
-        from ui.dense_fill import progress_line, start_background_fill
+        from ui.ops.dense_fill import progress_line, start_background_fill
 
         sv = services(ctx)
         if background:
@@ -175,7 +172,7 @@ def register(app: typer.Typer) -> None:
     def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
         """Show what is in the store."""
         from agent.index import dense_status
-        from ui.dense_fill import progress_line
+        from ui.ops.dense_fill import progress_line
 
         sv = services(ctx)
         totals = sv.store.conversations.totals()
@@ -204,7 +201,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the app (Gradio) on this machine."""
         from ui.app import build_app, launch
-        from ui.starter import sample_starter
+        from ui.ops.starter import sample_starter
 
         if sample:
             from ui.sample import write_sample_settings
@@ -217,7 +214,7 @@ def register(app: typer.Typer) -> None:
             starter.start_background()
         elif not sample:
             from agent.index import dense_status
-            from ui.dense_fill import start_fill
+            from ui.ops.dense_fill import start_fill
 
             st = dense_status(sv.store)
             if st["chunks"] > st["embedded"] and not st["filling"]:

@@ -23,7 +23,7 @@ SEARCH_HELP = "Filter: text in the prompt, reasoning or response."
 
 
 def _filter(status: str | None, domain: str | None, origin: str | None, search: str | None) -> Any:
-    from ui.review import Filter
+    from ui.ops.review import Filter
 
     return Filter(status=status, domain=domain, origin=origin, search=search)
 
@@ -36,7 +36,7 @@ def row(e: Any) -> dict[str, Any]:
 
 def detail(store: Any, e: Any) -> dict[str, Any]:
     """Everything `show` prints: the texts, scores, readable sources and the edit log."""
-    from ui.review import sources
+    from ui.ops.review import sources
 
     return {**e.model_dump(mode="json"), "sources": sources(store, e)}
 
@@ -72,7 +72,7 @@ def _print_detail(d: dict[str, Any]) -> None:
 def _decide(sv: Any, action: str, ids: list[str], f: Any, yes: bool, as_json: bool) -> dict[str, Any]:
     """Resolve ids or the filter to examples, confirm a bulk action, apply it; the result summary."""
     from core.errors import ConfigError
-    from ui.review import matching, resolve_ids, set_status
+    from ui.ops.review import matching, resolve_ids, set_status
 
     status = "approved" if action == "approve" else "rejected"
     if ids and not f.is_empty():
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
                  counts: bool = typer.Option(False, "--counts", help="Only the counts by status, domain, origin."),
                  as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
         """List examples (newest first), or count them; shows how many are reviewed."""
-        from ui.review import matching, progress, progress_line
+        from ui.ops.review import matching, progress, progress_line
 
         sv = services(ctx)
         if counts:
@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
     def show(ctx: typer.Context, example_id: str = typer.Argument(..., metavar="ID", help="Id or id prefix."),
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
         """Show one example with its scores, source messages and edit log."""
-        from ui.review import resolve_id
+        from ui.ops.review import resolve_id
 
         sv = services(ctx)
         d = detail(sv.store, sv.store.examples.get(resolve_id(sv.store, example_id)))
@@ -162,7 +162,7 @@ def register(app: typer.Typer) -> None:
                 search: str = typer.Option(None, "--search", help=SEARCH_HELP),
                 yes: bool = typer.Option(False, "--yes", "-y", help="Apply a bulk action without asking."),
                 as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-            from ui.review import progress, progress_line
+            from ui.ops.review import progress, progress_line
 
             sv = services(ctx)
             res = _decide(sv, action, list(ids or []), _filter(status, domain, origin, search), yes, as_json)
@@ -186,8 +186,8 @@ def register(app: typer.Typer) -> None:
         """Replace one field of an example; the change is kept in its edit log."""
         from core.errors import ConfigError
         from ui.cli import resolve_path
-        from ui.review import edit as edit_field
-        from ui.review import resolve_id
+        from ui.ops.review import edit as edit_field
+        from ui.ops.review import resolve_id
 
         if (text is None) == (from_file is None):
             raise ConfigError("give the new text with exactly one of --text or --from-file")

@@ -18,7 +18,7 @@ ICONS = {"waiting": "[dim]○[/dim]", "running": "[yellow]◐[/yellow]", "done":
 
 
 def _table(state: dict[str, dict[str, Any]]) -> Table:
-    from ui.starter import STEPS
+    from ui.ops.starter import STEPS
 
     t = Table(show_header=False, box=None)
     for s in STEPS:
@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
         import threading
 
         from core.errors import IdiolectError
+        from ui.ops.starter import StarterOptions, sample_starter
         from ui.sample import write_sample_settings
-        from ui.starter import StarterOptions, sample_starter
 
         write_sample_settings()
         sv = services(ctx)

@@ -26,7 +26,7 @@ import httpx
 from core.errors import IdiolectError
 from core.store.arena import AlreadyVoted
 from eval.arena import Arena, Contestant, OpenAIStreams, Reveal, contestants_from_registry
-from ui.retrain_trigger import RetrainTrigger, retrain_status
+from ui.ops.retrain_trigger import RetrainTrigger, retrain_status
 
 LABEL = "Arena"
 FRAME_S = 0.05  # at most ~20 streamed frames a second per battle: each frame is a render in the app
@@ -93,7 +93,7 @@ def make_arena(services: Any) -> Arena:
     ready = getattr(services, "arena", None)
     if ready is not None:
         return ready
-    from training.registry import champion  # torch-free: the registry is plain store access
+    from training.runs.registry import champion  # torch-free: the registry is plain store access
 
     store = services.store
 
@@ -139,8 +139,8 @@ def retrain_panel(services: Any) -> str:
 
 def retrain_now(services: Any) -> str:
     """Convert the votes and start a retrain job (the same job the automatic policy starts)."""
-    from training.preferences import convert_votes
-    from training.retrain import policy_config, start_retrain_job
+    from training.dataset.preferences import convert_votes
+    from training.runs.retrain import policy_config, start_retrain_job
 
     trigger = retrain_trigger(services)
     try:

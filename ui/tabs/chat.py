@@ -124,7 +124,7 @@ async def stream_turn_ui(services: Any, thread_id: str, history: list[dict[str, 
                          reply: Any = None) -> AsyncIterator[tuple[list[dict[str, str]], dict[str, Any] | None]]:
     """One turn through the graph, yielding (history, review) as it goes; the last pair is final."""
     from agent.graph import open_graph, stream_turn
-    from ui.commands.agent import make_context
+    from ui.ops.context import make_context
 
     said = text if text is not None else (reply if isinstance(reply, str) else describe_decision(reply))
     history = [*history, {"role": "user", "content": said},

@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from core.errors import IdiolectError
-from ui import review
+from ui.ops import review
 from ui.tabs.dataset_review import make_filter
 
 

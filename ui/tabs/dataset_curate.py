@@ -34,8 +34,8 @@ def qc_markdown(qc: dict[str, Any]) -> str:
 
 def refresh_report(services: Any, semantic: bool) -> dict[str, Any]:
     """QC the approved examples, grade them, and draw the three plots."""
-    from training.report import assess, plots
-    from ui.commands.dataset import qc_callables
+    from training.dataset.report_card import assess, plots
+    from ui.ops.dataset import qc_callables
 
     exs = services.store.examples.list(status=ExampleStatus.approved)
     _kept, qc, card = assess(exs, services.settings, **qc_callables(services, semantic))
@@ -46,8 +46,8 @@ def refresh_report(services: Any, semantic: bool) -> dict[str, Any]:
 
 def take_snapshot(services: Any, seed: float, validation: float, note: str, semantic: bool) -> dict[str, Any]:
     """Freeze the approved examples into a versioned snapshot (checked for approved examples first)."""
-    from training.snapshots import create_snapshot
-    from ui.commands.dataset import qc_callables
+    from training.dataset.snapshots import create_snapshot
+    from ui.ops.dataset import qc_callables
 
     if not services.store.examples.counts().get("status", {}).get("approved"):
         return {"snapshot_result": "**No snapshot made:** no example is approved yet. Review the examples above "
@@ -66,7 +66,7 @@ def take_snapshot(services: Any, seed: float, validation: float, note: str, sema
 
 def export_view(services: Any, snapshot_ref: str, fmt: str, family: str) -> dict[str, Any]:
     """Export a snapshot (latest when blank) as `fmt` for `family`; says where the folder is."""
-    from ui.commands.dataset import export_dataset
+    from ui.ops.dataset import export_dataset
 
     try:
         snap, summary = export_dataset(services, fmt=fmt or "messages", target_model=family or "qwen3",
@@ -90,7 +90,7 @@ def snapshot_choices(store: Any) -> list[str]:
 
 def suggest_domains_view(services: Any) -> dict[str, Any]:
     """Domains suggested from the person's own conversations, as an editable table."""
-    from ui.commands.profile import domain_suggestions
+    from ui.ops.profile import domain_suggestions
 
     try:
         rows = domain_suggestions(services, refresh=True)
@@ -107,7 +107,7 @@ def suggest_domains_view(services: Any) -> dict[str, Any]:
 
 def apply_domains_view(services: Any, table: pd.DataFrame | None) -> dict[str, Any]:
     """Write the (edited) table to idiolect.toml's [domains] and [domain_keywords]; the app uses them at once."""
-    from ui.settings_file import apply_domains, env_overrides
+    from ui.ops.settings_file import apply_domains, env_overrides
 
     if table is None or len(table) == 0:
         return {"domains_status": "Nothing to apply: press **Suggest domains** first."}

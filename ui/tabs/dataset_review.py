@@ -15,7 +15,7 @@ import pandas as pd
 
 from core.errors import IdiolectError, NotFound
 from core.schemas import Example
-from ui import review
+from ui.ops import review
 
 COLUMNS = ["id", "status", "domain", "score", "origin", "prompt", "response", "created"]
 ANYS = ("", "any", None)

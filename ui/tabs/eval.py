@@ -63,7 +63,7 @@ def delete_golden(store: Any, prompt_id: str) -> dict[str, Any]:
 
 def report_view(store: Any) -> dict[str, Any]:
     """Return the newest run: summary table, report HTML and plot paths (empty when none yet)."""
-    from ui.commands.eval import summary_rows
+    from ui.ops.eval import summary_rows
 
     run = store.evals.latest_run()
     if run is None:
@@ -95,7 +95,7 @@ NEXT_STEP = {
 def run_view(services: Any, models: str, judge: bool) -> dict[str, Any]:
     """Run an evaluation from the tab, then show it; preconditions are checked before any generation."""
     from eval.runner import EvalNotReady
-    from ui.commands.eval import run_eval_command
+    from ui.ops.eval import run_evaluation
 
     names = [m.strip() for m in (models or "").split(",") if m.strip()]
     if not names:
@@ -106,7 +106,7 @@ def run_view(services: Any, models: str, judge: bool) -> dict[str, Any]:
             "**Not run:** LLM judges need a judge model, and none is configured (llm_provider and judge_provider "
             "are \"none\" in idiolect.toml). Untick *LLM judges* to run the offline metrics.")}
     try:
-        run_eval_command(services, names, judge=judge, show_progress=False)
+        run_evaluation(services, names, judge=judge)
     except EvalNotReady as e:
         return {**report_view(services.store), "status": f"**Not run:** {e}. {NEXT_STEP.get(e.need, '')}"}
     except IdiolectError as e:
@@ -125,7 +125,7 @@ def start_local_model(services: Any) -> dict[str, Any]:
 
 def draft_golden_view(services: Any, n: float, use_llm: bool) -> dict[str, Any]:
     """Draft golden prompts from the person's topics (source "drafted"), then show the table."""
-    from ui.commands.eval import draft_golden_prompts
+    from ui.ops.eval import draft_golden_prompts
 
     try:
         res = draft_golden_prompts(services, max(1, int(n or 5)), use_llm=use_llm)

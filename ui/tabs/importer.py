@@ -45,7 +45,7 @@ def redaction_log(services: Services) -> pd.DataFrame:
 def dense_markdown(services: Services) -> tuple[str, bool]:
     """Return the meaning index's progress for people, and whether it is still filling (keep polling)."""
     from agent.index import dense_status
-    from ui.dense_fill import progress_line
+    from ui.ops.dense_fill import progress_line
 
     st = dense_status(services.store)
     return f"**Search index.** {progress_line(st)}", bool(st["filling"])
@@ -53,7 +53,7 @@ def dense_markdown(services: Services) -> tuple[str, bool]:
 
 def finish_dense(services: Services) -> str:
     """Fill the meaning index in the background (a no-op if a fill is already running anywhere)."""
-    from ui.dense_fill import start_fill
+    from ui.ops.dense_fill import start_fill
 
     start_fill(services)
     return "**Search index.** Started filling the meaning index in the background…"
@@ -64,7 +64,7 @@ def import_files(services: Services, files: list[Any] | None, progress: gr.Progr
 
     Returns once the words are searchable; a background worker fills the meaning index.
     """
-    from ui.commands.data import run_import
+    from ui.ops.imports import import_exports
 
     paths = [str(getattr(f, "name", f)) for f in files or []]
     if not paths:
@@ -72,7 +72,7 @@ def import_files(services: Services, files: list[Any] | None, progress: gr.Progr
     try:
         if progress is not None:
             progress(0, desc="Importing…")
-        s = run_import(services, paths, show_progress=False, index=False)
+        s = import_exports(services, paths)
     except IdiolectError as e:
         raise gr.Error(str(e)) from e
     finally:

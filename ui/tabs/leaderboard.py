@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from ui.commands.arena import promote, summary
+from ui.ops.arena import promote, summary
 
 LABEL = "Leaderboard"
 

@@ -12,7 +12,7 @@ from ui.services import Services
 def index_note(services: Services) -> str:
     """Return a line for above the results while the meaning index fills (empty once it is complete)."""
     from agent.index import dense_status
-    from ui.dense_fill import progress_line
+    from ui.ops.dense_fill import progress_line
 
     st = dense_status(services.store)
     return "" if st["embedded"] >= st["chunks"] else f"*{progress_line(st)}*\n\n"

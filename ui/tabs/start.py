@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from ui.starter import STEPS, Starter
+from ui.ops.starter import STEPS, Starter
 
 ICONS = {"waiting": "○", "running": "◐", "done": "●", "failed": "✕", "skipped": "–"}
 

@@ -1,7 +1,7 @@
 """Training tab: start a run, watch its loss live, read the log tail, cancel; the job list.
 
 Handlers are module-level functions over explicit inputs returning dicts keyed by component
-name; `build` maps names to components. Training runs out of process (training.jobs), so
+name; `build` maps names to components. Training runs out of process (training.runs.jobs), so
 this tab never loads torch. The arena's retrain button uses `start_run` and `job_detail`.
 """
 
@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from core.errors import IdiolectError
-from ui.commands.training import job_summary, register_output, start_training
+from ui.ops.training import job_summary, register_output, start_training
 
 LABEL = "Training"
 PRESET_LAUNCH = "as the preset says"  # one process unless the preset names an accelerate config
@@ -91,7 +91,7 @@ def snapshot_now(services: Any) -> dict[str, Any]:
 
 def jobs_table(services: Any) -> pd.DataFrame:
     """Every job, newest first, refreshed from its process."""
-    from training.jobs import JobRunner
+    from training.runs.jobs import JobRunner
 
     rows = []
     for j in JobRunner(services.store, services.settings).list():
@@ -112,7 +112,7 @@ def loss_frame(job: Any) -> pd.DataFrame:
 
 def job_detail(services: Any, job_id: str) -> dict[str, Any]:
     """Return the selected job: summary line, loss curve and log tail."""
-    from training.jobs import JobRunner, log_tail
+    from training.runs.jobs import JobRunner, log_tail
 
     if not job_id:
         return {"summary": "Select or start a job.", "plot": loss_frame(_Empty()), "log": ""}
@@ -133,7 +133,7 @@ def job_detail(services: Any, job_id: str) -> dict[str, Any]:
 
 def cancel_job(services: Any, job_id: str) -> dict[str, Any]:
     """Cancel the selected job (training saves a checkpoint first)."""
-    from training.jobs import JobRunner
+    from training.runs.jobs import JobRunner
 
     if not job_id:
         return {"status": "No job selected."}

@@ -193,7 +193,7 @@ def plots(card: ReportCard) -> dict[str, Figure]:
 def assess(examples: Sequence[Example], settings: Settings, *, embed: Any = None, scrub: Any = None,
            qc: Any = None) -> tuple[list[Example], dict[str, Any], ReportCard]:
     """QC the examples, then grade what survives: (kept, QC report dict, report card)."""
-    from training.qc import qc_config, run_qc
+    from training.dataset.qc import qc_config, run_qc
 
     cfg = qc or qc_config(settings)
     kept, qc_report = run_qc(examples, cfg, embed=embed, scrub=scrub)

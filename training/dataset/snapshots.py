@@ -5,7 +5,7 @@ train.jsonl, validation.jsonl (one example per line, reasoning and response apar
 preferences.jsonl (DPO pairs), qc_report.json and manifest.json. The id is a sha256 of the
 three data files and the seed, so the same data and seed give the same id: taking a
 snapshot of unchanged data returns the existing one instead of a new version.
-Export (training/export.py) renders a snapshot for a target model.
+Export (training/dataset/export.py) renders a snapshot for a target model.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError, NotFound
 from core.schemas import Example, ExampleStatus, PreferencePair, Snapshot, utcnow
-from training.qc import Embed, QCConfig, QCReport, Scrub, find_secrets, qc_config, run_qc
-from training.split import split_examples
+from training.dataset.qc import Embed, QCConfig, QCReport, Scrub, find_secrets, qc_config, run_qc
+from training.dataset.split import split_examples
 
 if TYPE_CHECKING:
     from core.config import Settings

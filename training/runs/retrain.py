@@ -1,11 +1,11 @@
 """Retrain from the arena: votes -> pairs -> SFT (snapshot + gold) -> DPO -> voice-vN+1, hot-loaded, scheduled.
 
 Torch-free: training runs as `python -m training.sft` / `training.dpo` subprocesses through
-`training.jobs.JobRunner`; this module prepares the data, chains the jobs, registers the
+`training.runs.jobs.JobRunner`; retrain_data.py prepares the data, this module chains the jobs, registers the
 adapter and loads it into the running server.
 
 The stages:
-1. Convert votes to preference pairs and gold examples (training/preferences.py).
+1. Convert votes to preference pairs and gold examples (training/dataset/preferences.py).
 2. Write a retrain folder: train.jsonl = the newest snapshot's training examples plus every
    approved gold example, validation.jsonl = the snapshot's, preferences.jsonl = the arena's
    pairs plus the snapshot's own (all rendered for the model family).
@@ -23,7 +23,7 @@ The stages:
 
 The automatic policy (`idiolect retrain --every N`) is acted on by the app: after a vote it
 converts the new votes, and once N pairs have arrived since the last retrain (or the last
-automatic start) it starts `python -m training.retrain` as a job (`start_retrain_job`).
+automatic start) it starts `python -m training.runs.retrain` as a job (`start_retrain_job`).
 `retrain` holds a lock file for its whole run, so no two retrains overlap across processes.
 """
 
@@ -38,13 +38,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError, IdiolectError, JobError
-from core.schemas import ExampleOrigin, ExampleStatus, Job, JobStatus, ModelKind, ModelRecord, utcnow
-from training.export import preference_row, sft_row
-from training.preferences import ScrubFn, arena_pairs, convert_votes
-from training.reasoning import Family, family_for
+from core.schemas import Job, JobStatus, ModelKind, ModelRecord, utcnow
+from training.dataset.preferences import ScrubFn, arena_pairs, convert_votes
 from training.recipe import resolve_config
-from training.registry import adapters, champion, next_adapter_name, register_adapter
-from training.retrain_policy import (  # re-exported: the CLI and tests import the policy from here
+from training.runs.registry import adapters, champion, next_adapter_name, register_adapter
+from training.runs.retrain_data import _latest_snapshot_dir, build_retrain_data, render_family
+from training.runs.retrain_policy import (  # re-exported: the CLI and tests import the policy from here
     POLICY_KEY,
     STATE_KEY,
     TRIGGER_KEY,
@@ -63,7 +62,7 @@ from training.retrain_policy import (  # re-exported: the CLI and tests import t
 if TYPE_CHECKING:
     from core.config import Settings
     from core.store import Store
-    from training.jobs import JobRunner
+    from training.runs.jobs import JobRunner
 
 __all__ = [
     "POLICY_KEY", "STATE_KEY", "TRIGGER_KEY", "RetrainConfig", "RetrainResult", "build_retrain_data", "due",
@@ -120,7 +119,7 @@ def retrain_config(raw: dict[str, Any]) -> RetrainConfig:
 
 def start_retrain_job(store: Store, settings: Settings, cfg: RetrainConfig | dict[str, Any] | None = None, *,
                       runner: JobRunner | None = None) -> Job:
-    """Start `python -m training.retrain` as a job (the app's button and automatic policy use this).
+    """Start `python -m training.runs.retrain` as a job (the app's button and automatic policy use this).
 
     The caller converts votes first with the real scrubber (training may not import it);
     the job then trains on the stored pairs.
@@ -129,7 +128,7 @@ def start_retrain_job(store: Store, settings: Settings, cfg: RetrainConfig | dic
         ConfigError: a config key RetrainConfig does not have.
 
     """
-    from training.jobs import JobRunner
+    from training.runs.jobs import JobRunner
 
     raw = asdict(cfg) if isinstance(cfg, RetrainConfig) else dict(cfg or {})
     checked = retrain_config(raw)
@@ -141,60 +140,6 @@ def start_retrain_job(store: Store, settings: Settings, cfg: RetrainConfig | dic
     if settings.database_url:
         job_cfg["database_url"] = settings.database_url
     return (runner or JobRunner(store, settings)).start("retrain", job_cfg)
-
-
-# --------------------------------------------------------------------------- data
-
-
-def _latest_snapshot_dir(store: Store) -> Path | None:
-    snap = store.snapshots.latest()
-    return Path(snap.path) if snap is not None else None
-
-
-def render_family(family: str, base_model: str) -> Family:
-    """Pick the reasoning format to render examples in.
-
-    Presets and the renderer share one set of family names (`training.reasoning.FAMILIES`);
-    a family that names nothing known falls back to the base model's name, then to "none"
-    (reasoning dropped, answer only), which is right for models without a reasoning format.
-    """
-    for key in (family, base_model):
-        try:
-            return family_for(key)
-        except ValueError:
-            continue
-    return family_for("none")
-
-
-def build_retrain_data(store: Store, out_dir: Path, *, snapshot_dir: Path | None, family: Family) -> dict[str, Any]:
-    """Write train/validation/preferences JSONL for the retrain run; returns counts and lineage."""
-    from training.snapshots import load_snapshot
-
-    fam = family
-    snap: dict[str, Any] = {"train": [], "validation": [], "preferences": [], "manifest": {}}
-    if snapshot_dir is not None:
-        snap = load_snapshot(snapshot_dir)
-    seen = {e.fingerprint() for e in snap["train"]}
-    gold = [g for g in store.examples.list(origin=ExampleOrigin.gold, status=ExampleStatus.approved)
-            if g.fingerprint() not in seen]
-    train = [sft_row(e, fam) for e in [*snap["train"], *gold]]
-    if not train:
-        raise ConfigError("nothing to train on: no snapshot examples and no gold answers written in the arena "
-                          "(create a snapshot with `idiolect dataset snapshot`, or write better answers while voting)")
-    pairs = arena_pairs(store)
-    ids = {p.id for p in pairs}
-    all_pairs = [*pairs, *(p for p in snap["preferences"] if p.id not in ids)]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train.jsonl", train), ("validation.jsonl", [sft_row(e, fam) for e in snap["validation"]]),
-                       ("preferences.jsonl", [preference_row(p, fam) for p in all_pairs])):
-        (out_dir / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    snapshot_id = snap["manifest"].get("id")
-    manifest = {"id": snapshot_id, "kind": "retrain", "created_at": utcnow().isoformat(),
-                "snapshot_dir": str(snapshot_dir) if snapshot_dir else None, "gold": len(gold),
-                "pairs": len(all_pairs), "arena_pairs": len(pairs)}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), "utf-8")
-    return {"train": len(train), "gold": len(gold), "pairs": len(all_pairs), "arena_pair_ids": [p.id for p in pairs],
-            "snapshot_id": snapshot_id}
 
 
 # --------------------------------------------------------------------------- run
@@ -251,8 +196,8 @@ def retrain(store: Store, settings: Settings, scrub: ScrubFn | None, cfg: Retrai
 
 def _retrain(store: Store, settings: Settings, scrub: ScrubFn | None, cfg: RetrainConfig, *,
              runner: JobRunner | None, on_update: Callable[[Job], None] | None, http_client: Any) -> RetrainResult:
-    from training.jobs import JobRunner
-    from training.serve import hot_load
+    from training.runs.jobs import JobRunner
+    from training.serving.serve import hot_load
 
     runner = runner or JobRunner(store, settings)
     conversion = convert_votes(store, scrub) if scrub is not None else None
@@ -320,12 +265,12 @@ def _retrain(store: Store, settings: Settings, scrub: ScrubFn | None, cfg: Retra
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m training.retrain --config FILE`: one retrain as a job (exit 2 on bad input)."""
+    """`python -m training.runs.retrain --config FILE`: one retrain as a job (exit 2 on bad input)."""
     from core.config import Settings
     from core.store import Store
     from training.rundata import ProgressWriter
 
-    ap = argparse.ArgumentParser(prog="python -m training.retrain", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m training.runs.retrain", description=main.__doc__)
     ap.add_argument("--config", required=True, help="JSON file of RetrainConfig fields (the job runner writes one)")
     args = ap.parse_args(argv)
     try:

@@ -1,8 +1,8 @@
 """The automatic retrain policy and its bookkeeping: every N new arena pairs, never two runs at once.
 
-Torch-free and Gradio-free: the app's vote hook (ui/retrain_trigger.py) and the CLI read
+Torch-free and Gradio-free: the app's vote hook (ui/ops/retrain_trigger.py) and the CLI read
 and write it. `run_lock` is the one guard against overlapping retrains: an flock on a file
-in the data home, held by whichever process is inside `training.retrain.retrain`.
+in the data home, held by whichever process is inside `training.runs.retrain.retrain`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError, JobError
 from core.schemas import utcnow
-from training.preferences import ScrubFn, arena_pairs, convert_votes
+from training.dataset.preferences import ScrubFn, arena_pairs, convert_votes
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -45,7 +45,7 @@ def set_policy(store: Store, every: int | None, config: dict[str, Any] | None = 
     """
     if every is not None and every < 1:
         raise ConfigError(f"retrain policy: every must be >= 1 new pairs, got {every}")
-    from training.retrain import retrain_config
+    from training.runs.retrain import retrain_config
 
     cfg = dict(config or {})
     retrain_config(cfg)  # validate now, not when the threshold is reached

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from training.engine import Engine
-from training.guided import GrammarFactory
+from training.serving.engine import Engine
+from training.serving.guided import GrammarFactory
 
 SAMPLING_DEFAULTS = ("temperature", "top_p", "top_k", "repetition_penalty")
 

@@ -9,7 +9,7 @@ pass at a time:
 2. converts the newly voted battles into pairs (with the app's scrubber);
 3. starts nothing while a retrain job is queued or running, or any process is retraining;
 4. when N pairs have arrived since the last retrain or the last automatic start, starts
-   `python -m training.retrain` as a job and records the start, so the next one needs
+   `python -m training.runs.retrain` as a job and records the start, so the next one needs
    another N pairs.
 
 Exactly once: passes are serialised by a lock in this process and by the store's named
@@ -48,7 +48,7 @@ class RetrainTrigger:
         settings: the data home (lock files, jobs).
         scrub: `scrub(text) -> (clean, redactions)`, the app's scrubber.
         start_job: starts the retrain job from a RetrainConfig mapping and returns it;
-            default `training.retrain.start_retrain_job` (a subprocess through JobRunner).
+            default `training.runs.retrain.start_retrain_job` (a subprocess through JobRunner).
         background: run passes on a worker thread (the app); False runs each pass inside
             the hook, for tests that want the result at once.
 
@@ -73,7 +73,7 @@ class RetrainTrigger:
         self.last_report: Any = None  # the ConversionReport of the latest pass that converted votes
 
     def _start_subprocess(self, cfg: dict[str, Any]) -> Job:
-        from training.retrain import start_retrain_job
+        from training.runs.retrain import start_retrain_job
 
         return start_retrain_job(self.store, self.settings, cfg)
 
@@ -115,8 +115,8 @@ class RetrainTrigger:
     # ------------------------------------------------------------------ one pass
     def check(self) -> Job | None:
         """Convert new votes, and start a retrain job if the policy says one is due; returns it."""
-        from training.preferences import arena_pairs, convert_votes
-        from training.retrain import (
+        from training.dataset.preferences import arena_pairs, convert_votes
+        from training.runs.retrain import (
             new_pairs,
             policy,
             policy_config,
@@ -159,7 +159,7 @@ class RetrainTrigger:
 
     def retrain_active(self) -> bool:
         """Tell whether a retrain job is queued or running (refreshed from its process)."""
-        from training.jobs import JobRunner
+        from training.runs.jobs import JobRunner
 
         return any(j.kind == "retrain" for j in JobRunner(self.store, self.settings).list(active_only=True))
 
@@ -169,13 +169,13 @@ def retrain_status(store: Store, settings: Settings) -> dict[str, Any]:
 
     No model names: the Arena tab is where raters sit, and a name here would unblind them.
     """
-    from training.retrain import new_pairs, policy, trigger_state
+    from training.runs.retrain import new_pairs, policy, trigger_state
 
     every = policy(store)
     trig = trigger_state(store)
     job = None
     if trig.get("job_id"):
-        from training.jobs import JobRunner
+        from training.runs.jobs import JobRunner
 
         try:
             job = JobRunner(store, settings).poll(trig["job_id"])

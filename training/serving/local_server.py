@@ -20,12 +20,12 @@ import httpx
 from core.errors import JobError
 from core.schemas import Job, JobStatus, ModelKind, ModelRecord
 from training.model_ref import BUNDLED_PREFIX, is_bundled
-from training.serve import default_base_name
+from training.serving.serve import default_base_name
 
 if TYPE_CHECKING:
     from core.config import Settings
     from core.store import Store
-    from training.jobs import JobRunner
+    from training.runs.jobs import JobRunner
 
 
 def names_for(base_model: str) -> tuple[str, str]:
@@ -59,7 +59,7 @@ class LocalServer:
     """Finds or starts the server for `settings.base_model` and remembers whether it started it."""
 
     def __init__(self, store: Store, settings: Settings, *, runner: JobRunner | None = None) -> None:
-        from training.jobs import JobRunner
+        from training.runs.jobs import JobRunner
 
         self.store = store
         self.settings = settings

@@ -2,7 +2,7 @@
 
 Imports `datasets`, so the app runs it as a subprocess (the UI process never loads it):
 
-    python -m training.hf_export SNAPSHOT_DIR OUT_DIR --target-model qwen3 [--push-to-hub USER/REPO]
+    python -m training.dataset.hf_export SNAPSHOT_DIR OUT_DIR --target-model qwen3 [--push-to-hub USER/REPO]
 
 Prints one JSON object (the export manifest) on stdout.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, IdiolectError
-from training.export import preference_row, prepare_out, sft_row, write_manifest
+from training.dataset.export import preference_row, prepare_out, sft_row, write_manifest
+from training.dataset.snapshots import load_snapshot
 from training.reasoning import Family, family_for
-from training.snapshots import load_snapshot
 
 
 def save_hf_dataset(snap: dict[str, Any], out: Path, fam: Family) -> list[Path]:

@@ -127,7 +127,7 @@ class Starter:
         """Return True when a done serving step no longer holds (its server went away)."""
         if key == "server":
             return self.sv.local_server.find() is None
-        from training.registry import adapters
+        from training.runs.registry import adapters
 
         return not any(a.endpoint for a in adapters(self.sv.store))
 
@@ -166,7 +166,7 @@ class Starter:
                 f"({len(mined)} approved by the starter), {len(report.pairs)} preference pairs from edited branches")
 
     def _step_snapshot(self) -> str:
-        from training.snapshots import create_snapshot
+        from training.dataset.snapshots import create_snapshot
 
         snap, _ = create_snapshot(self.sv.store, self.sv.settings, embed=self.sv.embed_cache,
                                   scrub=self.sv.scrubber.scrub, note="starter")
@@ -177,10 +177,10 @@ class Starter:
         return f"{rec.served_name} at {rec.endpoint}"
 
     def _step_train(self) -> str:
-        from training.export import export_snapshot
-        from training.jobs import JobRunner
+        from training.dataset.export import export_snapshot
         from training.recipe import resolve_config
-        from training.registry import register_adapter
+        from training.runs.jobs import JobRunner
+        from training.runs.registry import register_adapter
 
         sv = self.sv
         snap = sv.store.snapshots.latest()
@@ -224,8 +224,8 @@ class Starter:
         return runner.resume(job.id)
 
     def _step_arena(self) -> str:
-        from training.registry import adapters
-        from training.serve import hot_load
+        from training.runs.registry import adapters
+        from training.serving.serve import hot_load
 
         sv = self.sv
         server = sv.local_server.ensure()
@@ -240,7 +240,7 @@ class Starter:
 
     def _step_drafts(self) -> str:
         from agent.bulk import BulkSpec, run_bulk
-        from ui.commands.agent import make_context
+        from ui.ops.context import make_context
 
         sv = self.sv
         if self.opts.draft_count <= 0:
@@ -254,7 +254,7 @@ class Starter:
     def _step_eval(self) -> str:
         from core.generate import GenerationClient
         from eval.runner import EvalOptions, run_eval
-        from training.registry import adapters
+        from training.runs.registry import adapters
 
         sv = self.sv
         served = [a.name for a in adapters(sv.store) if a.endpoint]

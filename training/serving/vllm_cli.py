@@ -17,7 +17,7 @@ from core.errors import ConfigError
 from training.reasoning import canonical_family
 
 if TYPE_CHECKING:
-    from training.serve import ServeSpec
+    from training.serving.serve import ServeSpec
 
 # vLLM's --reasoning-parser per model family (none for families vLLM has no parser for: the
 # client splits those answers itself, see core.generate.split_reasoning).

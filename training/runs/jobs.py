@@ -1,4 +1,4 @@
-"""Out-of-process jobs: `python -m training.<kind>` subprocesses tracked in the jobs table.
+"""Out-of-process jobs: `python -m <module of kind>` subprocesses tracked in the jobs table.
 
 Torch-free: the CLI and the app start, watch and cancel training without loading torch.
 
@@ -9,7 +9,7 @@ Kinds and the config keys each takes (a dict passed to `JobRunner.start`):
   leaves it empty) and, for DPO, ``parent_adapter`` + ``parent_name`` (the reference).
   ``output_dir`` defaults to ``<adapters_dir>/runs/<job id>``; ``progress_file`` is set by
   the runner. Output: the final adapter directory.
-- ``serve``: `training.serve.ServeSpec` fields (``base_model``, ``adapters`` {name: path},
+- ``serve``: `training.serving.serve.ServeSpec` fields (``base_model``, ``adapters`` {name: path},
   ``port``, ``backend`` "vllm" | "cpu" | "auto", ``family``, ``max_lora_rank`` …).
   Output: the server's base URL once healthy; the job then stays running until cancelled.
 
@@ -40,25 +40,17 @@ from core.errors import ConfigError, JobError
 from core.schemas import Job, JobStatus, utcnow
 from core.store.registry import is_terminal, started_seconds_ago
 from training.rundata import read_progress
+from training.runs.processes import free_port, log_tail, pid_alive
 
 if TYPE_CHECKING:
     from core.config import Settings
     from core.store import Store
 
 GPU_KINDS = {"sft", "dpo"}  # training kinds; a vLLM serve job holds the GPU too (see holds_gpu)
-LOG_TAIL_CHARS = 4000
+# The module each job kind runs as `python -m MODULE` (training runs at training/, the rest in sub-packages).
+JOB_MODULES = {"sft": "training.sft", "dpo": "training.dpo", "serve": "training.serving.serve",
+               "retrain": "training.runs.retrain"}
 RUNTIME = "_runtime"
-
-
-def log_tail(path: str | Path | None, chars: int = LOG_TAIL_CHARS) -> str:
-    """Return the last `chars` characters of a log file ("" when absent)."""
-    if not path or not Path(path).exists():
-        return ""
-    with Path(path).open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        fh.seek(max(0, size - chars))
-        return fh.read().decode("utf-8", errors="replace")
 
 
 def holds_gpu(kind: str, config: dict[str, Any]) -> bool:
@@ -73,36 +65,9 @@ def _describe(job: Job) -> str:
     return f"{job.id} ({job.kind} training)"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def eta_seconds(job: Job) -> float | None:
     """Seconds left, from the pace so far (None until a step is done or when unknown)."""
     return (job.config.get(RUNTIME) or {}).get("eta_seconds")
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by a parent that is not us) is not running.
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        try:
-            return stat.read_text().split(")")[-1].split()[0] != "Z"
-        except OSError:
-            return False
-    return True
 
 
 class JobRunner:
@@ -116,19 +81,19 @@ class JobRunner:
 
     # ------------------------------------------------------------------ start
     def start(self, kind: str, config: dict[str, Any]) -> Job:
-        """Launch `python -m training.<kind>` with `config`; returns the running Job.
+        """Launch the kind's module (JOB_MODULES) as `python -m` with `config`; returns the running Job.
 
         Raises:
             ConfigError: unknown kind or bad config.
             JobError: the GPU job limit is reached.
 
         """
-        module = f"training.{kind}"
+        module = JOB_MODULES.get(kind, f"training.{kind}")
         if not kind.isidentifier() or find_spec(module) is None:
             raise ConfigError(f"unknown job kind {kind!r}: no module {module}")
         cfg = {k: v for k, v in config.items() if k != RUNTIME}
         if kind == "serve":
-            from training.serve import ServeSpec, pick_backend
+            from training.serving.serve import ServeSpec, pick_backend
 
             # Resolve "auto" now: whether the server holds the GPU decides the limit below.
             cfg["backend"] = pick_backend(ServeSpec.from_dict(cfg))
@@ -151,7 +116,7 @@ class JobRunner:
             # A new session: cancel signals the whole process group (dataloader workers too),
             # and the job survives the UI process that started it.
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=str(Path(__file__).resolve().parents[1]),
+                                    start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]),
                                     env=self.child_env())
         self._procs[job_id] = proc
         return self.store.registry.update_job(job_id, pid=proc.pid)
@@ -184,7 +149,7 @@ class JobRunner:
         raise JobError(f"the GPU is taken by {taken} (max_gpu_jobs={limit})", hint=advice)
 
     def _command(self, kind: str, module: str, cfg: dict[str, Any], config_path: Path) -> list[str]:
-        """`python -m training.<kind> --config FILE`, under `accelerate launch` when the run asks for it."""
+        """`python -m <module> --config FILE`, under `accelerate launch` when the run asks for it."""
         plain = ["-m", module, "--config", str(config_path)]
         if kind not in GPU_KINDS:
             return [self.python, *plain]
@@ -197,7 +162,7 @@ class JobRunner:
         if procs:
             cmd += ["--num_processes", str(procs)]
         # A free rendezvous port: accelerate's default (29500) would collide with a second run.
-        return [*cmd, "--main_process_port", str(_free_port()), *plain]
+        return [*cmd, "--main_process_port", str(free_port()), *plain]
 
     def resume(self, job_id: str) -> Job:
         """Start a new job with a failed/cancelled job's config; training resumes from its checkpoint."""
@@ -247,7 +212,7 @@ class JobRunner:
         """Clear the registry endpoints of a serve job that ended (cancelled, crashed, vanished)."""
         if job.kind != "serve" or not is_terminal(job.status):
             return
-        from training.registry import clear_endpoints
+        from training.runs.registry import clear_endpoints
 
         cfg = job.config
         clear_endpoints(self.store, job.output or f"http://{cfg.get('host', '127.0.0.1')}:{cfg.get('port', 8000)}/v1")
@@ -280,7 +245,7 @@ class JobRunner:
         if proc is not None:
             rc = proc.poll()
             return rc, rc is not None
-        return None, not _pid_alive(job.pid)
+        return None, not pid_alive(job.pid)
 
     def wait(self, job_id: str, timeout: float | None = None, *, interval: float = 0.5,
              on_update: Callable[[Job], None] | None = None) -> Job:

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from transformers import DynamicCache
 
-from training.guided import Matcher
-from training.sampling import SamplingParams, pick_token
+from training.serving.guided import Matcher
+from training.serving.sampling import SamplingParams, pick_token
 
 UNLOAD = "unload"  # a command that must wait until no row uses the adapter it removes
 

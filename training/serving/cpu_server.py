@@ -1,6 +1,6 @@
 """An OpenAI-compatible transformers server for a base model and LoRA adapters, speaking vLLM's endpoints.
 
-    python -m training.cpu_server --base-model PATH|bundled:NAME [--adapter voice-v1=DIR ...] [--port 8000]
+    python -m training.serving.cpu_server --base-model PATH|bundled:NAME [--adapter voice-v1=DIR ...] [--port 8000]
 
 It runs on the CPU, or on one GPU when there is one but no vLLM (`--device auto` picks CUDA
 in bf16 when available, else the CPU in float32).
@@ -9,7 +9,7 @@ Endpoints (the vLLM subset idiolect uses): GET /health, GET /v1/models,
 POST /v1/chat/completions (streaming SSE or not; `<think>` reasoning returned in the
 `reasoning` field; `response_format` and forced tools decoded under a JSON grammar, as vLLM
 does), POST /v1/load_lora_adapter, POST /v1/unload_lora_adapter. Requests are batched by
-training.engine, each row with its own adapter. See training/serve.py for why this exists
+training.serving.engine, each row with its own adapter. See training/serving/serve.py for why this exists
 next to vLLM.
 """
 
@@ -28,11 +28,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from training.engine import GenRequest
-from training.guided import Guide, GuidedError, guide_for, tool_call
-from training.model_host import ModelHost, chat_messages
 from training.reasoning import ReasoningSplitter, canonical_family
-from training.sampling import SamplingParams
+from training.serving.engine import GenRequest
+from training.serving.guided import Guide, GuidedError, guide_for, tool_call
+from training.serving.model_host import ModelHost, chat_messages
+from training.serving.sampling import SamplingParams
 
 
 def _error(status: int, message: str, kind: str = "BadRequestError") -> JSONResponse:
@@ -231,7 +231,7 @@ async def _stream(pending: _Pending, req: GenRequest, guide: Guide | None, think
 
 def make_parser() -> argparse.ArgumentParser:
     """Command-line flags."""
-    p = argparse.ArgumentParser(prog="python -m training.cpu_server", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m training.serving.cpu_server", description=__doc__.splitlines()[0])
     p.add_argument("--base-model", required=True, help="folder, hub id, or bundled:NAME (made into a folder once)")
     p.add_argument("--served-name", default=None, help="model id of the base (default: the name given)")
     p.add_argument("--adapter", action="append", default=[], help="NAME=PATH (repeatable)")

@@ -12,7 +12,7 @@ Torch-free: this module only builds command lines and talks HTTP.
   --max-loras is how many adapters one batch may mix (more wait for a slot, they are not
   refused); --max-cpu-loras is the LRU cache behind it (evicted adapters are re-read from disk).
   While the engine loads, its port refuses connections; everything here waits on /health.
-- No GPU: `training.cpu_server`, a small FastAPI server over transformers + PEFT that speaks
+- No GPU: `training.serving.cpu_server`, a small FastAPI server over transformers + PEFT that speaks
   the same endpoints as vLLM (/health, /v1/models, /v1/chat/completions with streaming and
   `reasoning`, /v1/load_lora_adapter, /v1/unload_lora_adapter). Chosen over
   `transformers serve` because that one cannot load adapter directories (each adapter would
@@ -20,7 +20,7 @@ Torch-free: this module only builds command lines and talks HTTP.
   absolute path and 500s on /v1/models without an HF cache: the arena and the hot-load path
   would then differ between CPU and GPU. With the same contract they do not.
 
-    python -m training.serve --config SPEC.json        (what `JobRunner.start("serve", …)` runs)
+    python -m training.serving.serve --config SPEC.json        (what `JobRunner.start("serve", …)` runs)
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from core.errors import ConfigError, JobError
-from training.vllm_cli import (  # noqa: F401  (re-exported: the serve API in one place)
+from training.serving.vllm_cli import (  # noqa: F401  (re-exported: the serve API in one place)
     REASONING_PARSERS,
     RUNTIME_LORA_ENV,
     VLLM_LORA_RANKS,
@@ -105,7 +105,7 @@ class ServeSpec:
 
 def cpu_command(spec: ServeSpec, python: str | None = None) -> list[str]:
     """Return the CPU server command line (same endpoints as vLLM)."""
-    cmd = [python or sys.executable, "-m", "training.cpu_server", "--base-model", spec.base_model,
+    cmd = [python or sys.executable, "-m", "training.serving.cpu_server", "--base-model", spec.base_model,
            "--host", spec.host, "--port", str(spec.port), "--family", spec.family]
     if spec.served_name:
         cmd += ["--served-name", spec.served_name]
@@ -212,7 +212,7 @@ def default_base_name(base_model: str) -> str:
 
 def register_endpoints(store: Store, spec: ServeSpec) -> list[str]:
     """Record the base model and each served adapter's endpoint in the registry; returns names."""
-    from training.registry import register_base, set_endpoint
+    from training.runs.registry import register_base, set_endpoint
 
     base = register_base(store, spec.base_name or default_base_name(spec.base_model), spec.base_model,
                          endpoint=spec.api_base, served_name=spec.served_name or spec.base_model,
@@ -227,7 +227,7 @@ def register_endpoints(store: Store, spec: ServeSpec) -> list[str]:
 
 def hot_load(store: Store, name: str, url: str, *, client: httpx.Client | None = None) -> None:
     """Load a registered adapter into a running server and record its endpoint (for the arena)."""
-    from training.registry import set_endpoint
+    from training.runs.registry import set_endpoint
 
     rec = store.registry.require_model(name)
     if not rec.path:
@@ -248,7 +248,7 @@ def run(spec: ServeSpec) -> int:
     writer = ProgressWriter(spec.progress_file)
     cmd = command_for(spec)
     writer.emit("start", command=cmd, backend=pick_backend(spec))
-    proc = subprocess.Popen(cmd, cwd=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen(cmd, cwd=str(Path(__file__).resolve().parents[2]))
 
     def _stop(signum: int, frame: Any) -> None:
         proc.terminate()
@@ -271,7 +271,7 @@ def run(spec: ServeSpec) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     """`--config SPEC.json` or the common fields as flags."""
-    p = argparse.ArgumentParser(prog="python -m training.serve", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m training.serving.serve", description=__doc__.splitlines()[0])
     p.add_argument("--config", help="JSON file of ServeSpec fields")
     p.add_argument("--base-model")
     p.add_argument("--adapter", action="append", default=[], help="NAME=PATH (repeatable)")

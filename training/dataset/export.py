@@ -5,7 +5,7 @@ Formats (each writes into one output folder):
   (``type: chat_template``), Unsloth and OpenAI fine-tuning; plus preferences.jsonl in TRL's
   conversational ``prompt`` / ``chosen`` / ``rejected`` form, and the family's chat template.
 - ``sharegpt``: ``{"conversations": [{"from", "value"}]}`` JSONL.
-- ``hf`` (training/hf_export.py): a Hugging Face ``datasets`` folder (``save_to_disk``).
+- ``hf`` (training/dataset/hf_export.py): a Hugging Face ``datasets`` folder (``save_to_disk``).
 - ``axolotl``: the messages files plus a ready-to-paste ``axolotl.yaml``.
 - ``llamafactory``: ShareGPT-style files plus ``dataset_info.json`` for LLaMA-Factory.
 
@@ -23,11 +23,11 @@ import yaml
 
 from core.errors import ConfigError
 from core.schemas import Example, PreferencePair
+from training.dataset.snapshots import load_snapshot
 from training.reasoning import Family, family_for, render, to_messages
-from training.snapshots import load_snapshot
 
 # `hf` is separate: it needs `datasets`, which the app process must never import, so it lives in
-# training/hf_export.py and the UI runs it as a subprocess.
+# training/dataset/hf_export.py and the UI runs it as a subprocess.
 FORMATS = ("messages", "sharegpt", "axolotl", "llamafactory")
 ALL_FORMATS = (*FORMATS, "hf")
 _SHAREGPT_ROLE = {"system": "system", "user": "human", "assistant": "gpt"}
@@ -128,7 +128,7 @@ def export_snapshot(snapshot_dir: str | Path, out_dir: str | Path, *, fmt: str =
 
     """
     if fmt == "hf":
-        raise ConfigError("the hf format is written by `python -m training.hf_export` (needs `datasets`)")
+        raise ConfigError("the hf format is written by `python -m training.dataset.hf_export` (needs `datasets`)")
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(ALL_FORMATS)}")
     try:

@@ -1,0 +1,1 @@
+"""The dataset side: QC, the split, versioned snapshots, the report card, exports, arena preferences."""

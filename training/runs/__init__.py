@@ -1,0 +1,1 @@
+"""Orchestration: out-of-process jobs, the model registry, retraining from the arena and its policy."""

@@ -1,0 +1,1 @@
+"""Serving: the OpenAI-compatible CPU server, the vLLM command line, the local model server."""
