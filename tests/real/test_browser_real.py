@@ -7,26 +7,14 @@ nothing but the app itself.
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 import pytest
 
 from core.schemas import ExampleOrigin, ExampleStatus
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+from tests.browser import ARTIFACTS, free_port, launch, needs_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(),
-                                 reason="Debian chromium is not at /usr/bin/chromium (apt-get install chromium)")]
+              needs_chromium]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +25,10 @@ def page_on_app(sample_run):
     sv, starter = sample_run
     demo = build_app(sv, starter)
     demo.queue(default_concurrency_limit=8)
-    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     outside: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
 
         def guard(route: object) -> None:

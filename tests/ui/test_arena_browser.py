@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from eval.arena import Arena, OpenAIStreams
+from tests.browser import ARTIFACTS, launch, needs_chromium
 from tests.fakes.arena_app import arena_app, register_models
 from tests.fakes.openai_chat import fake_openai
 from ui.services import Services
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(),
-                                 reason="Debian chromium is not at /usr/bin/chromium (apt-get install chromium)")]
+              needs_chromium]
 
 
 def test_rater_votes_sees_reveal_and_leaderboard_changes(settings, store) -> None:
@@ -28,9 +23,7 @@ def test_rater_votes_sees_reveal_and_leaderboard_changes(settings, store) -> Non
         arena = Arena(store, OpenAIStreams(), champion=lambda: "voice-v1", seed=2)
         services = Services(settings, store=store, arena=arena)
         with arena_app(services) as demo, sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage"])
+            browser = launch(p)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 1000})
                 # Nothing but the app itself may load: no fonts, CDNs or analytics.

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 import pytest
 
 from core.schemas import Example, ExampleStatus, Scores
+from tests.browser import ARTIFACTS, free_port, launch, needs_chromium
 from ui.services import Services
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(),
-                                 reason="Debian chromium is not at /usr/bin/chromium (apt-get install chromium)")]
+              needs_chromium]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_keyboard_review_in_the_dataset_tab(settings, store) -> None:  # type: ignore[no-untyped-def]
@@ -38,12 +27,10 @@ def test_keyboard_review_in_the_dataset_tab(settings, store) -> None:  # type: i
     with gr.Blocks() as demo, gr.Tab(tab.LABEL):
         tab.build(services)
     demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage"])
+            browser = launch(p)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 1400})
                 page.goto(demo.local_url)

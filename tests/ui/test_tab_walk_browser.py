@@ -9,24 +9,14 @@ test-artifacts/ for people to look at.
 from __future__ import annotations
 
 import re
-import socket
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+from tests.browser import ARTIFACTS, free_port, launch, needs_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(),
-                                 reason="Debian chromium is not at /usr/bin/chromium (apt-get install chromium)")]
+              needs_chromium]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _no_error_paint(page) -> None:  # type: ignore[no-untyped-def]
@@ -64,12 +54,12 @@ def test_every_tab_opens_clean_and_its_main_action_works_or_says_what_it_needs(s
     asyncio.run(mine(services.store, list(services.settings.domains)))
     demo = build_app(services, None)
     demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     ARTIFACTS.mkdir(exist_ok=True)
     outside: list[str] = []
     try:
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+            browser = launch(p)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
 
             def guard(route) -> None:  # type: ignore[no-untyped-def]
