@@ -43,8 +43,8 @@ def test_rater_votes_sees_reveal_and_leaderboard_changes(settings, store) -> Non
                 # Both answers stream in at the same time; wait for both to finish (buttons enable).
                 page.wait_for_function(
                     "document.querySelector('#arena-left textarea').value.length > 0 && "
-                    "document.querySelector('#arena-right textarea').value.length > 0", timeout=20000)
-                page.wait_for_selector("#arena-vote-left:not([disabled])", timeout=20000)
+                    "document.querySelector('#arena-right textarea').value.length > 0", timeout=90_000)
+                page.wait_for_selector("#arena-vote-left:not([disabled])", timeout=90_000)
                 left = page.input_value("#arena-left textarea")
                 right = page.input_value("#arena-right textarea")
                 assert {left, right} <= set(answers.values()) | {answers["tiny-base"]}
@@ -52,20 +52,20 @@ def test_rater_votes_sees_reveal_and_leaderboard_changes(settings, store) -> Non
                 page.click("body")  # focus outside any text box so the shortcut is not typed
                 page.keyboard.press("1")
                 page.wait_for_function("document.querySelector('#arena-reveal').innerText.includes('Left was')",
-                                       timeout=20000)
+                                       timeout=90_000)
                 battle = store.arena.battles(limit=1)[0]
                 reveal = page.inner_text("#arena-reveal")
                 assert f"Left was {battle.left_model}, right was {battle.right_model}" in reveal
                 assert store.arena.votes()[0].choice.value == "left"
                 # After the vote the buttons switch off, so the same battle cannot be voted twice.
-                page.wait_for_selector("#arena-vote-left[disabled]", timeout=20000)
+                page.wait_for_selector("#arena-vote-left[disabled]", timeout=90_000)
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "arena-reveal.png"), full_page=True)
 
                 page.get_by_role("tab", name="Leaderboard").click()
                 page.click("#leaderboard-refresh")
                 page.wait_for_function("document.querySelector('#leaderboard-status').innerText.includes('1 votes')",
-                                       timeout=30000)
+                                       timeout=90_000)
                 table = page.inner_text("#leaderboard-ratings")
                 assert battle.left_model in table and battle.right_model in table
                 page.screenshot(path=str(ARTIFACTS / "leaderboard.png"), full_page=True)

@@ -35,32 +35,32 @@ def test_keyboard_review_in_the_dataset_tab(settings, store) -> None:  # type: i
                 page = browser.new_page(viewport={"width": 1280, "height": 1400})
                 page.goto(demo.local_url)
                 page.wait_for_function("document.querySelector('#dataset-counts')?.innerText"
-                                       "?.includes('0 of 4 reviewed')", timeout=30000)
+                                       "?.includes('0 of 4 reviewed')", timeout=90_000)
                 page.click("h1, body", position={"x": 5, "y": 5})
                 page.keyboard.press("j")
                 page.wait_for_function("(document.querySelector('#dataset-response textarea')?.value || '').length > 0",
-                                       timeout=20000)
+                                       timeout=90_000)
                 first = page.input_value("#dataset-response textarea")
                 page.keyboard.press("a")
                 page.wait_for_function("document.querySelector('#dataset-counts')?.innerText"
-                                       "?.includes('1 of 4 reviewed')", timeout=20000)
+                                       "?.includes('1 of 4 reviewed')", timeout=90_000)
                 approved = [e for e in store.examples.list() if e.status == ExampleStatus.approved]
                 assert len(approved) == 1 and approved[0].response == first
                 page.wait_for_function(f"document.querySelector('#dataset-response textarea')?.value !== {first!r}",
-                                       timeout=20000)  # it moved on to the next pending example
+                                       timeout=90_000)  # it moved on to the next pending example
                 second = page.input_value("#dataset-response textarea")
                 page.keyboard.press("e")  # focus the response, type, save with Ctrl+Enter
                 page.keyboard.press("End")
                 page.keyboard.type(" Then the hours.")
                 page.keyboard.press("Control+Enter")
                 page.wait_for_function("document.querySelector('#dataset-review-note')?.innerText?.includes('Saved')",
-                                       timeout=20000)
+                                       timeout=90_000)
                 edited = next(e for e in store.examples.list() if e.response.startswith(second))
                 assert edited.response == second + " Then the hours." and edited.edits[-1]["by"] == "owner"
                 page.keyboard.press("Escape")
                 page.keyboard.press("r")
                 page.wait_for_function("document.querySelector('#dataset-counts')?.innerText"
-                                       "?.includes('2 of 4 reviewed')", timeout=20000)
+                                       "?.includes('2 of 4 reviewed')", timeout=90_000)
                 assert store.examples.get(edited.id).status == ExampleStatus.rejected
                 assert "Where it came from" in page.inner_text("#dataset-review")
                 ARTIFACTS.mkdir(exist_ok=True)
