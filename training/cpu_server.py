@@ -28,10 +28,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
+from core.thinking import ReasoningSplitter
 from training.engine import GenRequest
 from training.guided import Guide, GuidedError, guide_for, tool_call
 from training.model_host import ModelHost, chat_messages
-from training.reasoning import ReasoningSplitter, canonical_family
+from training.reasoning import canonical_family
 from training.sampling import SamplingParams
 
 
