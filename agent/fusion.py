@@ -67,6 +67,7 @@ def _similarity(a: Candidate, b: Candidate) -> float:
 
 def mmr(cands: Sequence[Candidate], k: int, lam: float = 0.7) -> list[Candidate]:
     """Maximal marginal relevance: relevant, but not five near-copies of one message."""
+    # Not langchain-core's MMR: it needs a query vector and every candidate embedded; ours ranks fused `rel`.
     picked: list[Candidate] = []
     left = list(cands)
     while left and len(picked) < k:

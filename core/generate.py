@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -20,13 +19,11 @@ import httpx
 
 from core.errors import LLMError
 from core.schemas import ModelKind, ModelRecord
+from core.thinking import split_reasoning
 from core.untrusted import block, data_rule, new_boundary
 
 REASONING_KEYS = ("reasoning", "reasoning_content")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-_APRIEL = re.compile(r"^\s*(?:Here are my reasoning steps:\s*)?(?P<r>.*?)\s*\[BEGIN FINAL RESPONSE\]"
-                     r"(?P<c>.*?)(?:\[END FINAL RESPONSE\]|$)", re.S)
-_THINK = re.compile(r"^\s*<think>(?P<r>.*?)</think>\s*(?P<c>.*)$", re.S)
 
 
 @dataclass
@@ -52,15 +49,6 @@ class Completion:
 
 class Cancelled(LLMError):
     """The caller cancelled the request."""
-
-
-def split_reasoning(text: str) -> tuple[str, str]:
-    """(reasoning, answer) from raw text with `<think>…</think>` or Apriel's markers; ("", text) otherwise."""
-    for pat in (_THINK, _APRIEL):
-        m = pat.match(text)
-        if m:
-            return m.group("r").strip(), m.group("c").strip()
-    return "", text
 
 
 def _reasoning_of(obj: dict[str, Any]) -> str:

@@ -1,7 +1,9 @@
 """M8 reference overlap: ROUGE-L of a generated answer against the person's real reply.
 
 Our own LCS (bit-parallel, Allison & Dix 1986 / Hyyrö 2004) over lower-cased word tokens, so
-no package and no download. The number is secondary and relative only: the fine-tune should
+no package and no download. Kept over the rouge-score package: identical scores (cross-checked
+in tests/eval/test_voice_secondary.py) but its O(n*m) table is 9-150x slower on 50-800-word
+answers (benchmarks/results/libraries.md). The number is secondary and relative only: the fine-tune should
 beat the prompting baseline, which should beat the base model (voice-metrics.md, M8).
 """
 

@@ -31,12 +31,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from core.thinking import APRIEL_BEGIN, APRIEL_END, APRIEL_HEAD, THINK_CLOSE, THINK_OPEN
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-APRIEL_HEAD = "Here are my reasoning steps:"
-APRIEL_BEGIN = "[BEGIN FINAL RESPONSE]"
-APRIEL_END = "[END FINAL RESPONSE]"
 
 
 @dataclass(frozen=True)
@@ -210,51 +208,3 @@ def to_messages(prompt: str, reasoning: str, response: str, family: str | Family
     msgs.append({"role": "user", "content": escape(prompt.strip(), fam.markers)})
     msgs.append({"role": "assistant", "content": render(reasoning, response, fam)})
     return msgs
-
-
-class ReasoningSplitter:
-    """Splits streamed text into (reasoning, content) around <think> … </think>, like vLLM's parser."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.buf = ""
-        self.state = "start" if enabled else "content"
-
-    def feed(self, text: str) -> list[tuple[str, str]]:
-        """Pieces as ("reasoning" | "content", text)."""
-        out: list[tuple[str, str]] = []
-        self.buf += text
-        while self.buf:
-            if self.state == "start":
-                stripped = self.buf.lstrip()
-                if len(stripped) < len(THINK_OPEN) and THINK_OPEN.startswith(stripped):
-                    return out  # maybe the start of <think>: wait for more
-                if stripped.startswith(THINK_OPEN):
-                    self.buf = stripped[len(THINK_OPEN):]
-                    self.state = "reasoning"
-                else:
-                    self.state = "content"
-            elif self.state == "reasoning":
-                idx = self.buf.find(THINK_CLOSE)
-                if idx >= 0:
-                    if idx:
-                        out.append(("reasoning", self.buf[:idx]))
-                    self.buf = self.buf[idx + len(THINK_CLOSE):].lstrip("\n")
-                    self.state = "content"
-                    continue
-                keep = max(0, len(self.buf) - len(THINK_CLOSE) + 1)  # a closing tag may be split
-                if keep:
-                    out.append(("reasoning", self.buf[:keep]))
-                self.buf = self.buf[keep:]
-                return out
-            else:
-                out.append(("content", self.buf))
-                self.buf = ""
-        return out
-
-    def flush(self) -> list[tuple[str, str]]:
-        """Whatever is left at the end."""
-        rest, self.buf = self.buf, ""
-        if not rest:
-            return []
-        return [("reasoning" if self.state == "reasoning" else "content", rest)]

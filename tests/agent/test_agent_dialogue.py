@@ -20,7 +20,7 @@ from agent.scrub import Scrubber
 from core.schemas import ExampleOrigin, ExampleStatus
 from tests.agent.dialogue import context_for, script
 from tests.conftest import EXPORTS, REPO
-from tests.fakes.chat_models import ScriptedChat, tool_reply
+from tests.fakes.chat_models import Invalid, ScriptedChat, tool_reply
 
 THREAD = "thread-self-host"
 
@@ -122,7 +122,7 @@ def test_edit_reject_and_unclear_replies(store) -> None:  # type: ignore[no-unty
 
 
 def test_unusable_model_output_is_counted_not_raised(store) -> None:  # type: ignore[no-untyped-def]
-    bad = tool_reply("DraftBatch", {"examples": []})
+    bad = tool_reply("DraftBatch", Invalid({"examples": []}))  # unusable on purpose
     llm = ScriptedChat(script=[script()[0], bad, bad])
     out = asyncio.run(send(_graph(), "t", context_for(store, llm), message="three on self-hosting"))
     assert out["review"] is None and "could not produce usable drafts" in out["reply"]

@@ -65,5 +65,21 @@ def test_chat_tab_handlers_drive_the_graph(services) -> None:  # type: ignore[no
                                             reply=decision_from_form(review, ["2"], [], None, None, "", "")))
     assert review is None and "Saved 3 of 3" in history[-1]["content"]
     assert len(services.store.examples.list(status="approved")) == 3
-    with gr.Blocks():
-        build(services)  # the layout builds
+    with gr.Blocks() as demo:
+        build(services)
+    # The built tab wires the same handlers: send and decide update the review controls...
+    fns = {f.name: f for f in demo.fns.values()}
+    assert {"on_message", "on_decide"} <= set(fns)
+    checkboxes = {o.elem_id for o in fns["on_decide"].outputs if o.elem_id}
+    assert checkboxes == {"chat-approve", "chat-reject"}
+    assert checkboxes == {o.elem_id for o in fns["on_message"].outputs if o.elem_id}
+    events = sorted(ev for f in demo.fns.values() if f.name == "on_message" for _id, ev in f.targets)
+    assert events == ["click", "submit"]  # the Send button and Enter in the box
+
+    # ...and a decision sent with nothing waiting says so instead of touching the store.
+    async def decide_nothing() -> list:
+        return [u async for u in fns["on_decide"].fn(history, None, "tab", ["1"], [], None, None, "", "")]
+
+    updates = asyncio.run(decide_nothing())
+    assert len(updates) == 1 and any("No drafts are waiting" in str(v) for v in updates[0].values())
+    assert len(services.store.examples.list(status="approved")) == 3

@@ -23,7 +23,7 @@ from core.llm_anthropic import AnthropicBatches
 from core.schemas import ExampleOrigin, ExampleStatus
 from core.store import Store
 from tests.conftest import REPO
-from tests.fakes.chat_models import RuleChat
+from tests.fakes.chat_models import Invalid, RuleChat
 from tests.fakes.llm_servers import FakeAnthropic, FakeOpenAI
 from tests.fakes.persona import persona_responder
 
@@ -52,7 +52,7 @@ def _rules(fail_every: int = 0) -> dict:
     def draft(msgs: list[BaseMessage]) -> dict:
         seen["draft"] += 1
         if fail_every and seen["draft"] % fail_every == 0:
-            return {"examples": []}  # invalid: fails validation
+            return Invalid({"examples": []})  # invalid on purpose: fails validation
         return persona_responder(Ask(str(msgs[0].content), str(msgs[-1].content), "DraftBatch", None, {}))
 
     def rubric(msgs: list[BaseMessage]) -> dict:

@@ -8,7 +8,7 @@ import tomllib
 import pytest
 from typer.testing import CliRunner
 
-from tests.fakes.chat_models import ScriptedChat, tool_reply
+from tests.fakes.chat_models import Invalid, ScriptedChat, tool_reply
 
 JUNK = {"every", "like", "email", "don't", "that's", "want", "good", "think", "i'll", "here's", "because", "people"}
 TRADE = {"timber", "frame", "beam", "price", "insurance", "tenon", "joint", "oak", "chisel", "dovetail", "rafter",
@@ -112,7 +112,7 @@ def test_golden_prompts_are_drafted_from_her_topics(sample) -> None:  # type: ig
     sent = str(llm.calls[0][-1].content)
     assert "Person: Rosa" in sent and "timber" in sent
 
-    bad = ScriptedChat(script=[tool_reply("DraftedPrompts", {"prompts": []})] * 2)
+    bad = ScriptedChat(script=[tool_reply("DraftedPrompts", Invalid({"prompts": []}))] * 2)  # unusable on purpose
     res = draft_golden(sample.store, n=2, domains=domains, keywords={}, llm=bad)
     assert res["how"] == "templates" and "unusable" in res["note"] and len(res["added"]) == 2
 

@@ -34,10 +34,12 @@ def test_classifier_separates_person_from_assistant_text(report) -> None:  # typ
     assert p_person["person_holdout"] > p_person["base_like"]
 
 
-def test_vgc_is_one_for_person_text_and_zero_for_base_text(report) -> None:  # type: ignore[no-untyped-def]
+def test_vgc_is_about_one_for_person_text_and_about_zero_for_base_text(report) -> None:  # type: ignore[no-untyped-def]
+    # Two-sided: the floor and ceiling anchor the scale, so overshooting either end is a bug too
+    # (measured 1.08 and -0.11 on this fixture, seed 0).
     vgc = {k: s.vgc for k, s in report.systems.items()}
-    assert vgc["person_holdout"] >= 0.6
-    assert vgc["base_like"] <= 0.25
+    assert vgc["person_holdout"] == pytest.approx(1.0, abs=0.25)
+    assert vgc["base_like"] == pytest.approx(0.0, abs=0.25)
     assert vgc["base_like"] < vgc["mix"] < vgc["person_holdout"]
     for s in report.systems.values():  # VGC never comes without its components
         assert set(s.components) == set(METRICS)

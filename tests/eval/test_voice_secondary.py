@@ -46,6 +46,27 @@ def test_rouge_l_on_known_pairs() -> None:
         mean_rouge_l(["a", "b"], ["a"])
 
 
+def test_rouge_l_matches_the_rouge_score_package() -> None:
+    # The hand-written LCS must give the reference package's numbers (same word tokens).
+    import random
+
+    from rouge_score import rouge_scorer
+
+    from eval.stylometry import words
+
+    class Words:
+        def tokenize(self, text: str) -> list[str]:
+            return words(text)
+
+    ref = rouge_scorer.RougeScorer(["rougeL"], tokenizer=Words())
+    rng = random.Random(0)
+    vocab = "the a breaker panel wire load I it's don't own box naïve café 42 Run run".split()
+    for _ in range(200):
+        cand = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 70)))
+        real = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 70)))
+        assert rouge_l(cand, real) == pytest.approx(ref.score(real, cand)["rougeL"].fmeasure, abs=1e-12), (cand, real)
+
+
 def test_masking_keeps_function_words_punctuation_and_shapes() -> None:
     assert mask_content("Honestly I'd wire the PANEL myself, 3 times! 😤") == "Honestly I'd x the XX myself, 0 x! 😤"
     assert mask_content("Kubernetes or Ray?\n- no") == "Xx or Xx?\n- no"

@@ -109,7 +109,7 @@ def test_each_filter_drops_with_its_reason() -> None:
     }
     assert sum(report.dropped.values()) == len(report.drops) == 10
     secret_details = [d.detail for d in report.drops if d.reason == "secret"]
-    assert secret_details == ["anthropic_key,openai_key", "email"]  # kinds only, never the value
+    assert secret_details == ["anthropic_key", "email"]  # the scrubber's labels; kinds only, never the value
 
 
 def test_injected_scrubber_is_the_second_pass() -> None:
@@ -131,8 +131,20 @@ def test_planted_fixture_secrets_are_all_caught() -> None:
                   "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", "(937) 555-0142", "937-555-0142",
                   "203.0.113.47", "192.168.40.11", "dale.brandt@example.com"):
         assert find_secrets(f"see {value} here"), value
-    assert find_secrets("ping 10.0.0.1 now") == ["ipv4"]
+    assert find_secrets("ping 10.0.0.1 now") == ["ip_address"]
     assert find_secrets("version 3.11 of the docs, see [EMAIL] and [IP]") == []
+
+
+def test_qc_names_secrets_as_the_scrubber_does() -> None:
+    # One pattern table (core.secrets): what QC reports is exactly what the scrubber redacts.
+    from agent.scrub import Scrubber
+
+    scrubber = Scrubber(use_detect_secrets=False)
+    for text in ("key sk-ant-api03-ZCmKW0On7aKoecaaQFfQToA0jRGA9wSQsMXym11jHHq here",
+                 "token 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 and mail dale@groundfaultlabs.example",
+                 "call (937) 555-0142 from 203.0.113.47", "AWS AKIAIOSFODNN7EXAMPLE in the env"):
+        scrubbed_kinds = [k for _s, _e, k in scrubber.find(text) if k != "high_entropy"]
+        assert find_secrets(text) == list(dict.fromkeys(scrubbed_kinds)) != [], text
 
 
 def test_normalise() -> None:

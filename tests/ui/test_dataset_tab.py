@@ -144,10 +144,20 @@ def test_report_card_plots_and_snapshot(services) -> None:
     assert "Data unchanged" in again and "v1" in again
 
 
-def test_build_renders(services) -> None:
+def test_build_renders_and_wires_every_control(services) -> None:
     with gr.Blocks() as demo, gr.Tab(tab.LABEL):
         tab.build(services)
-    assert demo is not None
+    by_id = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+    clicked = {target for f in demo.fns.values() for target in f.targets}
+    buttons = ("refresh", "search", "prev", "approve", "reject", "save", "next", "bulk-approve", "bulk-reject",
+               "bulk-confirm", "bulk-cancel", "snapshot", "export", "suggest-domains", "apply-domains")
+    for name in buttons:
+        assert (by_id[f"dataset-{name}"]._id, "click") in clicked, name
+    # Approving writes back into the review editor; a snapshot reports into its own result.
+    outputs = {t: {o.elem_id for o in f.outputs} for f in demo.fns.values() for t in f.targets}
+    assert {"dataset-response", "dataset-provenance"} <= outputs[(by_id["dataset-approve"]._id, "click")]
+    assert outputs[(by_id["dataset-snapshot"]._id, "click")] == {"dataset-snapshot-result"}
+    assert (by_id["dataset-table"]._id, "select") in clicked
 
 
 # --------------------------------------------------------------------------- CLI

@@ -4,8 +4,8 @@ Steps run cheapest first: normalise -> secrets -> length -> reasoning -> assista
 score -> exact dedup -> near-dup (MinHash LSH on character shingles) -> semantic dup
 (embedding cosine). Examples are sorted best-first (score, then age) before dedup, so of
 two duplicates the better one survives. Nothing here imports agent: the scrubber and the
-embedder arrive as callables, and a conservative built-in secret check stands in when no
-scrubber is given, so nothing secret is exported either way.
+embedder arrive as callables, and the scrubber's own pattern table (core.secrets) runs as a
+backstop whether or not a scrubber is given, so nothing secret is exported either way.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 
 from core.embedcache import EMBED_CHARS
 from core.schemas import Example
+from core.secrets import find_secrets
 from training.dataset.dedup import Signer, hash_shingles, step_semantic_dedup
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -40,54 +41,8 @@ _ASSISTANTISM_RE = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(p) for p in A
 # Leftover format markers inside reasoning mean a draft was parsed badly.
 _MALFORMED_REASONING = re.compile(r"</?think>|\[(?:BEGIN|END) FINAL RESPONSE\]|<\|im_(?:start|end)\|>")
 
-# Conservative secret patterns used when no scrubber is injected (and always as a backstop):
-# vendor key formats, private keys, emails, phone numbers, IPv4 addresses.
-SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
-    "anthropic_key": re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}"),
-    "openai_key": re.compile(r"sk-(?:proj-)?[A-Za-z0-9_\-]{20,}"),
-    "hf_token": re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),
-    "github_token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
-    "aws_key": re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-    "slack_token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-    "google_key": re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
-    "private_key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    "jwt": re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),
-    "email": re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b"),
-    "phone": re.compile(r"(?<![\w.])(?:\+?1[ \-.]?)?\(?[2-9]\d{2}\)?[ \-.]\d{3}[ \-.]\d{4}(?!\w)"
-                        r"|(?<![\w+])\+\d{10,14}\b"),
-    "ipv4": re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\w]|\.\d)"),
-}
-
 _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’—–…")
 _WS = re.compile(r"\s+")
-
-
-# Literal substrings a match must contain: a C-speed `in` test skips the regex on clean text
-# (at 10k examples the regexes alone cost seconds otherwise).
-_GATES: dict[str, tuple[str, ...]] = {
-    "anthropic_key": ("sk-ant-",), "openai_key": ("sk-",), "hf_token": ("hf_",),
-    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), "aws_key": ("AKIA", "ASIA"),
-    "slack_token": ("xox",), "google_key": ("AIza",), "private_key": ("PRIVATE KEY",), "jwt": ("eyJ",),
-    "email": ("@",),
-}
-_DIGITS = re.compile(r"\d{3}")
-_DOTTED = re.compile(r"\d\.\d")
-
-
-def find_secrets(text: str) -> list[str]:
-    """Kinds of secret the built-in patterns find in `text` (empty when clean)."""
-    found = []
-    has_digits = _DIGITS.search(text) is not None
-    dotted = _DOTTED.search(text) is not None
-    for kind, rx in SECRET_PATTERNS.items():
-        gate = _GATES.get(kind)
-        if gate is not None and not any(g in text for g in gate):
-            continue
-        if (kind == "phone" and not has_digits) or (kind == "ipv4" and not dotted):
-            continue
-        if rx.search(text):
-            found.append(kind)
-    return found
 
 
 def normalise(text: str) -> str:

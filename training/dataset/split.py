@@ -26,6 +26,7 @@ def _order(seed: int, key: str) -> str:
     return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
 
 
+# Not sklearn StratifiedGroupKFold: 1/k shares only; small sets raise or lose domains (benchmarks/results/libraries.md)
 def split_examples(
     examples: Iterable[Example], *, validation_fraction: float = 0.1, seed: int = 0
 ) -> tuple[list[Example], list[Example]]:

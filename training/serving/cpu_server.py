@@ -28,7 +28,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from training.reasoning import ReasoningSplitter, canonical_family
+from core.thinking import ReasoningSplitter
+from training.reasoning import canonical_family
 from training.serving.engine import GenRequest
 from training.serving.guided import Guide, GuidedError, guide_for, tool_call
 from training.serving.model_host import ModelHost, chat_messages
