@@ -5,7 +5,7 @@
 
 from pathlib import Path
 
-ORDER = ["import", "agent", "dataset", "training", "gpu", "arena", "eval"]
+ORDER = ["real", "import", "agent", "dataset", "training", "gpu", "arena", "eval"]
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-TITLES = {"hardening": "## Hardening (issue 14)"}
+TITLES = {"hardening": "## Hardening (issue 14)", "libraries": "## Hand-written or library (issue 13)"}
 
 
 def write_section(path: Path, name: str, body: str) -> None:
