@@ -16,8 +16,8 @@ import pytest
 
 from core.config import BUNDLED_LLM, Settings, Targets
 
-# Bounded for CI: measured on the 2-core box, 40 steps keep the voice margin (see
-# test_voice_e2e_default.py) at a fraction of the preset's time.
+# The preset's own step count, pinned here so a preset change cannot silently lengthen CI:
+# 40 steps keep the voice margin (test_default_model.py, benchmarks/results/real.md).
 TRAIN_STEPS = 40
 
 
