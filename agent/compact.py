@@ -46,9 +46,16 @@ class CompactItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=8, max_length=300, description="A question someone asks the person.")
-    reasoning: str = Field(min_length=8, max_length=400, description="The person's quick thoughts, first person.")
-    response: str = Field(min_length=8, max_length=900, description="The person's answer, in their words.")
+    prompt: str = Field(min_length=8, max_length=240, description="A question someone asks the person.")
+    reasoning: str = Field(min_length=8, max_length=360, description="The person's quick thoughts, first person.")
+    response: str = Field(min_length=8, max_length=800, description="The person's answer, in their words.")
+
+
+# Every token carries at least one character, so a reply within the schema's bounds fits in
+# this many tokens: given this budget the grammar always closes the object (a budget under the
+# bounds cut 7 of 50 guided drafts short, benchmarks/results/real.md). The agent sends no
+# max_tokens to the local server, which then gives a guided reply all the context left.
+MAX_TOKENS = 240 + 360 + 800 + 64
 
 
 def plain_request(text: str, domains: Sequence[str], max_n: int,

@@ -88,7 +88,7 @@ def drafts(n: int, guided: bool, url: str, model: str) -> tuple[int, float]:
 
     import httpx
 
-    from agent.compact import CompactItem, system_prompt, user_prompt
+    from agent.compact import MAX_TOKENS, CompactItem, system_prompt, user_prompt
 
     schema = CompactItem.model_json_schema()
     topics = ["why I self-host the shop files", "pricing a pavilion", "teaching the apprentice to read grain",
@@ -101,9 +101,13 @@ def drafts(n: int, guided: bool, url: str, model: str) -> tuple[int, float]:
         ask = user_prompt(topics[i % len(topics)], "Rosa Ibarra", seed_answer)
         if not guided:
             ask += "\n\nReply with only a JSON object with the keys prompt, reasoning and response."
-        body = {"model": model, "max_tokens": 600, "temperature": 0.7, "seed": i, "messages": [
+        # As the agent sends them: no max_tokens when guided (the server gives a guided reply the
+        # context left); the same budget in words-only mode, enough for any reply within the bounds.
+        body = {"model": model, "temperature": 0.7, "seed": i, "messages": [
             {"role": "system", "content": system_prompt("Blunt, short sentences, joinery analogies.", "Rosa Ibarra")},
             {"role": "user", "content": ask}]}
+        if not guided:
+            body["max_tokens"] = MAX_TOKENS
         if guided:
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "CompactItem", "schema": schema}}
         r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=1800)

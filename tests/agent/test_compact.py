@@ -60,7 +60,7 @@ def test_compact_dialogue_on_a_local_server_drafts_valid_examples_and_saves_the_
         assert review["numbers"] == [1, 2], review.get("notice")
         for card in review["drafts"]:
             # Schema-valid through the server's grammar, even from a random-weight model.
-            assert 8 <= len(card["prompt"]) <= 300 and 8 <= len(card["response"]) <= 900
+            assert 8 <= len(card["prompt"]) <= 240 and 8 <= len(card["response"]) <= 800
             assert card["domain"] in local.domains
             assert card["scores"]["overall"] is None and card["checks"]["judge_skipped"] == JUDGE_SKIPPED
             assert len(card["sources"]) == 1  # each example was seeded with one of the owner's answers
@@ -72,3 +72,12 @@ def test_compact_dialogue_on_a_local_server_drafts_valid_examples_and_saves_the_
         assert saved.prompt == review["drafts"][0]["prompt"]
     finally:
         sv.close()
+
+
+def test_the_token_budget_lets_the_grammar_close_every_reply() -> None:
+    from agent.compact import MAX_TOKENS, CompactItem
+
+    props = CompactItem.model_json_schema()["properties"]
+    # A token carries at least one character: the longest schema-valid reply fits the budget.
+    longest = sum(p["maxLength"] for p in props.values()) + len('{"prompt":"","reasoning":"","response":""}')
+    assert longest <= MAX_TOKENS

@@ -120,8 +120,9 @@ def build_app(host: ModelHost) -> FastAPI:
             return _error(400, "'messages' must be a non-empty list")
         try:
             ids = host.prompt_ids(chat_messages(body["messages"]))
-            params = SamplingParams.from_body(body, host.defaults, room=host.max_len - len(ids))
             guide = guide_for(body)
+            params = SamplingParams.from_body(body, host.defaults, room=host.max_len - len(ids),
+                                              guided=guide is not None)
             matcher = host.grammars().matcher(guide) if guide is not None else None
         except (ValueError, GuidedError) as e:
             return _error(400, str(e))

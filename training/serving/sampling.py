@@ -27,11 +27,14 @@ class SamplingParams:
     ignore_eos: bool = False  # vLLM: keep going past the end token (benchmarks, fixed-length runs)
 
     @classmethod
-    def from_body(cls, body: dict[str, Any], defaults: dict[str, Any], room: int | None = None) -> SamplingParams:
+    def from_body(cls, body: dict[str, Any], defaults: dict[str, Any], room: int | None = None,
+                  guided: bool = False) -> SamplingParams:
         """Read a request body; fields it leaves out come from the model's generation defaults.
 
-        Without `max_tokens` the answer may use what the context leaves (`room`), up to the
-        server's default cap, as vLLM does.
+        Without `max_tokens` the answer may use what the context leaves (`room`), as vLLM does.
+        Free text is also held to the server's default cap (a CPU server must not spend minutes
+        on one runaway answer); a guided reply is not, since its grammar bounds it and a cut
+        reply is invalid JSON.
 
         Raises:
             ValueError: a field of the wrong type or out of range (HTTP 400).
@@ -49,7 +52,7 @@ class SamplingParams:
         asked = body.get("max_tokens") is not None or body.get("max_completion_tokens") is not None
         budget = get("max_tokens", int, "max_completion_tokens")
         if not asked and room is not None:
-            budget = max(1, min(budget, room))
+            budget = max(1, room if guided else min(budget, room))
         p = cls(max_tokens=budget, temperature=get("temperature", float),
                 top_p=get("top_p", float), top_k=get("top_k", int), seed=body.get("seed"),
                 repetition_penalty=get("repetition_penalty", float),
