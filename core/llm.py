@@ -244,7 +244,9 @@ def tool_args(msg: AIMessage, name: str) -> dict[str, Any] | None:
         return dict(msg.tool_calls[0].get("args") or {})
     text = msg.content if isinstance(msg.content, str) else ""
     try:
-        data = json.loads(text)
+        # strict=False: raw newlines inside strings, which small models write and llguidance's
+        # JSON grammar admits (1 in 24 guided drafts), are read rather than thrown away.
+        data = json.loads(text, strict=False)
     except (TypeError, ValueError):
         return None
     return data if isinstance(data, dict) else None

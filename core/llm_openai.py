@@ -192,7 +192,7 @@ class OpenAICompatChat(BaseChatModel):
         calls = []
         for c in choice.get("tool_calls") or []:
             try:
-                args = json.loads(c["function"]["arguments"] or "{}")
+                args = json.loads(c["function"]["arguments"] or "{}", strict=False)
             except ValueError:
                 args = {"__unparsed__": c["function"]["arguments"]}
             calls.append({"name": c["function"]["name"], "args": args, "id": c["id"], "type": "tool_call"})
@@ -201,7 +201,7 @@ class OpenAICompatChat(BaseChatModel):
             # JSON-schema mode: present the JSON body as the forced tool's call, so callers
             # see one shape whichever mechanism the server used.
             try:
-                args = json.loads(content)
+                args = json.loads(content, strict=False)  # raw newlines in strings: see core.llm.tool_args
                 calls.append({"name": forced["name"], "args": args if isinstance(args, dict) else {},
                               "id": data.get("id") or "json", "type": "tool_call"})
             except ValueError:

@@ -81,3 +81,14 @@ def test_the_token_budget_lets_the_grammar_close_every_reply() -> None:
     # A token carries at least one character: the longest schema-valid reply fits the budget.
     longest = sum(p["maxLength"] for p in props.values()) + len('{"prompt":"","reasoning":"","response":""}')
     assert longest <= MAX_TOKENS
+
+
+def test_a_reply_with_raw_newlines_in_a_string_is_read() -> None:
+    from langchain_core.messages import AIMessage
+
+    from core.llm import tool_args
+
+    # llguidance's JSON grammar admits a raw newline inside a string; json.loads refuses it by default.
+    reply = AIMessage('{"prompt":"How do you price it?","reasoning":"Timber first.\n\nThen hours.","response":"Bill."}')
+    assert tool_args(reply, "CompactItem") == {"prompt": "How do you price it?",
+                                                "reasoning": "Timber first.\n\nThen hours.", "response": "Bill."}
