@@ -24,6 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -171,6 +172,24 @@ def _serve_app(home: str, model_url: str, conn) -> None:  # noqa: ANN001  (a mul
     store.close()
 
 
+def run_raters(ctx: Any, url: object, raters: int, processes: int, per_rater: int,
+               think_s: float) -> tuple[list[float], float, tuple[float, float, float]]:
+    """Run `raters` raters spread over `processes` processes; (latencies, wall seconds, load before)."""
+    groups = [list(range(raters))[i::processes] for i in range(processes)]
+    pipes = [ctx.Pipe() for _ in groups]
+    procs = [ctx.Process(target=_rater_process, args=(url, g, per_rater, think_s, child), daemon=True)
+             for g, (_, child) in zip(groups, pipes, strict=True)]
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    for p in procs:
+        p.start()
+    lat = [x for parent, _ in pipes for x in parent.recv()]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join(30)
+    return lat, wall, load_before
+
+
 def _rater_process(url: str | list[str], raters: list[int], per_rater: int, think_s: float,
                    out) -> None:  # noqa: ANN001
     """Child process: a few raters, each a gradio_client Client in its own thread; sends vote latencies.
@@ -229,19 +248,7 @@ def bench_api_votes(raters: int, per_rater: int, *, processes: int = 4, think_s:
     app = ctx.Process(target=_serve_app, args=(home, model_conn.recv(), app_child), daemon=True)
     app.start()
     url = app_conn.recv()
-    processes = max(1, min(processes, raters))
-    groups = [list(range(raters))[i::processes] for i in range(processes)]
-    pipes = [ctx.Pipe() for _ in groups]
-    procs = [ctx.Process(target=_rater_process, args=(url, g, per_rater, think_s, child), daemon=True)
-             for g, (_, child) in zip(groups, pipes, strict=True)]
-    load_before = os.getloadavg()
-    t0 = time.perf_counter()
-    for p in procs:
-        p.start()
-    lat = [x for parent, _ in pipes for x in parent.recv()]
-    wall = time.perf_counter() - t0
-    for p in procs:
-        p.join(30)
+    lat, wall, load_before = run_raters(ctx, url, raters, max(1, min(processes, raters)), per_rater, think_s)
     app_conn.send("stop")
     res = app_conn.recv()
     app.join(30)

@@ -7,12 +7,11 @@ Results go to benchmarks/results/scale.md (issue 15).
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.bench_arena import _rater_process, _serve_model, pct
+from benchmarks.bench_arena import _serve_model, pct, run_raters
 
 
 def bench_app_processes(n_apps: int, raters: int, per_rater: int, db_url: str, *, think_s: float = 0.0,
@@ -38,18 +37,7 @@ def bench_app_processes(n_apps: int, raters: int, per_rater: int, db_url: str, *
     set_policy(store, 10**9)  # the vote hook converts votes in the background, as in use
     root = Path(tempfile.mkdtemp(prefix=f"bench-arena-{n_apps}apps-"))
     with app_processes(n_apps, database_url=db_url, root=root) as urls:
-        groups = [list(range(raters))[i::rater_procs] for i in range(rater_procs)]
-        pipes = [ctx.Pipe() for _ in groups]
-        procs = [ctx.Process(target=_rater_process, args=(urls, g, per_rater, think_s, child), daemon=True)
-                 for g, (_, child) in zip(groups, pipes, strict=True)]
-        load_before = os.getloadavg()
-        t0 = time.perf_counter()
-        for p in procs:
-            p.start()
-        lat = [x for parent, _ in pipes for x in parent.recv()]
-        wall = time.perf_counter() - t0
-        for p in procs:
-            p.join(30)
+        lat, wall, load_before = run_raters(ctx, urls, raters, rater_procs, per_rater, think_s)
         time.sleep(2.0)  # the vote hooks finish converting
         stored, pairs = store.arena.count_votes(), len(store.examples.pairs())
     model_conn.send("stop")
