@@ -10,15 +10,16 @@ from core.errors import LLMError
 def make_context(sv: Any, *, need_llm: bool = True) -> Any:
     """Build the agent's run context from the services (the one place its clients are gathered)."""
     from agent.context import Context
+    from training.model_ref import is_bundled
 
     llm = sv.llm
     if llm is None and need_llm:
-        raise LLMError("no LLM is configured: set IDIOLECT_LLM_PROVIDER to anthropic (with "
-                       "IDIOLECT_ANTHROPIC_API_KEY) or openai (with IDIOLECT_LLM_BASE_URL)")
+        raise LLMError("no LLM is configured: set IDIOLECT_LLM_PROVIDER to local (the bundled model), "
+                       "anthropic (with IDIOLECT_ANTHROPIC_API_KEY) or openai (with IDIOLECT_LLM_BASE_URL)")
     s = sv.settings
     indexed = sv.store.conversations.totals().get("chunks_indexed", 0) > 0
     compact = s.draft_mode == "compact" or (s.draft_mode == "auto" and s.llm_provider == "local"
-                                            and s.base_model.startswith("bundled:"))
+                                            and is_bundled(s.base_model))
     judge = sv.judge
     # A small model judging its own drafts gives noise, not scores: compact mode keeps only a
     # judge the owner configured apart from the drafting model.
