@@ -152,17 +152,16 @@ def register(app: typer.Typer) -> None:
         """Search your own past messages by their words and meaning (best first)."""
         if mode not in ("fused", "lexical", "dense"):
             raise typer.BadParameter(f"--mode {mode!r}: choose fused, lexical or dense")
+        from ui.ops.search import search_for_person, why_nothing
+
         sv = services(ctx)
-        hits = sorted(sv.message_index.search(query, k=k, mode=mode, min_cosine=min_cosine),  # type: ignore[arg-type]
-                      key=lambda h: -h.score)
+        hits = search_for_person(sv, query, k, mode=mode, min_cosine=min_cosine)
         if as_json:
             emit_json({"query": query, "hits": [h.model_dump(mode="json") for h in hits]})
             return
         if not hits:
-            out.print("Nothing to search yet: import an export first (idiolect import PATH)."
-                      if sv.store.conversations.totals()["person_messages"] == 0 else
-                      f"Nothing in your history is close to {query!r}: no message matches both its words and "
-                      f"meaning, or comes within {min_cosine:.2f} of its meaning.")
+            out.print(why_nothing(sv, query, min_cosine=min_cosine, import_hint="idiolect import PATH"),
+                      markup=False, highlight=False)
         for i, h in enumerate(hits, 1):
             out.print(f"[bold]{i}. {h.conversation_title or h.conversation_id}[/bold]  [dim]{h.score:.3f}[/dim]")
             out.print(h.text[:400].strip() + ("…" if len(h.text) > 400 else ""), markup=False, highlight=False)

@@ -21,16 +21,12 @@ def index_note(services: Services) -> str:
 def search_markdown(services: Services, query: str, k: int = 8) -> str:
     if not query.strip():
         return "Type what you're looking for: a topic, an opinion, a phrase you use."
-    from agent.index import MIN_COSINE
+    from ui.ops.search import search_for_person, why_nothing
 
-    if services.store.conversations.totals()["person_messages"] == 0:
-        return "Nothing to search yet: import an export first (Import tab)."
-    # Best first: diversity picks which messages to show, the order is by relevance.
-    hits = sorted(services.message_index.search(query, k=int(k), min_cosine=MIN_COSINE), key=lambda h: -h.score)
+    hits = search_for_person(services, query, k)
     note = index_note(services)
     if not hits:
-        return note + (f"Nothing in your history is close to “{html.escape(query.strip())}”: no message matches "
-                       f"both its words and meaning, or comes within {MIN_COSINE:.2f} of its meaning.")
+        return note + html.escape(why_nothing(services, query, import_hint="Import tab"))
     parts = []
     for i, h in enumerate(hits, 1):
         when = h.created_at.date().isoformat() if h.created_at else ""
