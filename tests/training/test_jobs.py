@@ -97,3 +97,36 @@ def test_one_gpu_job_at_a_time_and_cancel_checkpoints(store, settings, tiny_mode
     assert (Path(job.config["output_dir"]) / "checkpoints" / f"checkpoint-{stopped[0]['step']}").exists()
     assert [j.id for j in runner.list()][:1] == [job.id]
     assert json.loads(Path(settings.jobs_dir / job.id / "config.json").read_text())["max_steps"] == 400
+
+
+def test_a_job_that_finishes_between_two_reads_is_succeeded_not_vanished(store, settings, tmp_path, monkeypatch):
+    """The poll race: progress read (no "done" yet), then the process writes "done" and exits.
+
+    A stand-in interpreter writes the events a real job writes; the patched reader returns
+    what it read only after the process has exited, which is the race made certain. Read in
+    that order, a finished job was marked "process vanished" (a CI failure of the retrain job).
+    """
+    fake_python = tmp_path / "python"
+    fake_python.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, sys, time\n"
+        "cfg = json.load(open(sys.argv[-1]))\n"
+        "with open(cfg['progress_file'], 'a') as f:\n"
+        "    f.write(json.dumps({'event': 'start', 'time': time.time()}) + '\\n'); f.flush()\n"
+        "    time.sleep(0.5)\n"
+        "    f.write(json.dumps({'event': 'done', 'output': 'out', 'metrics': {}}) + '\\n')\n")
+    fake_python.chmod(0o755)
+    watcher = JobRunner(store, settings)  # like the app's second process: no handle on the child
+    job = JobRunner(store, settings, python=str(fake_python)).start("retrain", {})
+
+    import training.runs.jobs as jobs
+
+    def stale_read(path):
+        events = read_progress(path)
+        until(lambda: not jobs.pid_alive(job.pid))  # the child finishes after the read
+        return events
+
+    monkeypatch.setattr(jobs, "read_progress", stale_read)
+    done = watcher.wait(job.id, timeout=60, interval=0.05)
+    assert done.status == JobStatus.succeeded, done.error
+    assert done.output == "out"

@@ -179,12 +179,15 @@ class JobRunner:
         job = self.store.registry.require_job(job_id)
         if is_terminal(job.status):
             return job
+        # Exit state first, progress after: a job writes its "done" event before it exits, so
+        # reading in this order never sees an exited process without its last events (the
+        # other order raced, and a finished job was marked "vanished").
+        returncode, gone = self._exit_state(job)
         events = read_progress(job.config.get("progress_file") or "")
         fields = self._progress_fields(job, events)
         runtime = dict(job.config.get(RUNTIME) or {})
         runtime.update(fields.pop("_runtime"))
         runtime["log_tail"] = log_tail(job.log_path)
-        returncode, gone = self._exit_state(job)
         done = next((e for e in reversed(events) if e.get("event") == "done"), None)
         ready = next((e for e in reversed(events) if e.get("event") == "ready"), None)
         if ready and not done:
