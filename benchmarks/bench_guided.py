@@ -1,6 +1,6 @@
 """Guided decoding libraries side by side on the default model's tokenizer, and what guidance buys.
 
-    .venv/bin/python benchmarks/bench_guided.py [--requests 50] [--skip-drafts]
+    .venv/bin/python benchmarks/bench_guided.py [--requests 50] [--skip-drafts] [--modes guided,unguided]
 
 1. Library choice: schema compile time and per-token mask time of llguidance (what the CPU
    server uses) and xgrammar (what vLLM defaults to; measured only if importable: install it
@@ -127,6 +127,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--skip-drafts", action="store_true")
+    ap.add_argument("--modes", default="guided,unguided",
+                    help="which drafting runs: guided, unguided or both (the unguided run is the long one)")
     args = ap.parse_args()
     from transformers import AutoTokenizer
 
@@ -167,7 +169,7 @@ def main() -> None:
         wait_healthy(url, timeout=600, proc=proc)
         print("\n| drafting requests as the agent sends them (compact, default model, 8 in flight) | schema-valid "
               "| wall time |\n|---|---|---|")
-        for guided in (True, False):
+        for guided in [m == "guided" for m in args.modes.split(",")]:
             ok, secs = drafts(args.requests, guided, url, "smol")
             label = "guided (`response_format` json_schema)" if guided else "not guided (JSON asked for in words)"
             print(f"| {label} | {ok} of {args.requests} = **{ok / args.requests:.0%}** | {secs:.0f} s |")
