@@ -82,8 +82,8 @@ def bench_xgrammar(tok, vocab: int, schema: dict, tokens: list[int]) -> dict | N
     return {"setup_s": setup, "compile_ms": compile_ms, "mask_ms": walk(tokens, step)}
 
 
-def drafts(n: int, guided: bool, url: str, model: str) -> tuple[int, float]:
-    """(valid replies, seconds) for n drafting requests as the agent sends them (compact mode), 8 in flight."""
+def drafts(n: int, guided: bool, url: str, model: str) -> tuple[int, int, float]:
+    """(valid replies, replies, seconds) for n drafting requests as the agent sends them (compact mode), 8 in flight."""
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
@@ -97,7 +97,7 @@ def drafts(n: int, guided: bool, url: str, model: str) -> tuple[int, float]:
                    "text": "Green oak, every time. It moves, sure, but a peg draws it tight and it outlives "
                            "the client's grandchildren. Pine's a false economy on anything left in the weather."}
 
-    def one(i: int) -> bool:
+    def one(i: int) -> bool | None:
         ask = user_prompt(topics[i % len(topics)], "Rosa Ibarra", seed_answer)
         if not guided:
             ask += "\n\nReply with only a JSON object with the keys prompt, reasoning and response."
@@ -110,17 +110,25 @@ def drafts(n: int, guided: bool, url: str, model: str) -> tuple[int, float]:
             body["max_tokens"] = MAX_TOKENS
         if guided:
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "CompactItem", "schema": schema}}
-        r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=1800)
+        try:
+            r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=1800)
+        except httpx.HTTPError as e:  # no reply is not an invalid reply: say so, and do not count it
+            print(f"request {i}: no reply ({type(e).__name__})", file=sys.stderr, flush=True)
+            return None
         try:  # parsed as the agent parses a reply (core.llm.tool_args: raw newlines in strings allowed)
             CompactItem.model_validate(json.loads(r.json()["choices"][0]["message"]["content"] or "", strict=False))
-            return True
+            ok = True
         except Exception:  # noqa: BLE001  (an invalid reply is what is being counted)
-            return False
+            ok = False
+        # One line per reply, so a run stopped early still leaves its count behind.
+        print(f"request {i}: {'valid' if ok else 'invalid'}", file=sys.stderr, flush=True)
+        return ok
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        ok = sum(pool.map(one, range(n)))
-    return ok, time.perf_counter() - t0
+        results = list(pool.map(one, range(n)))
+    answered = [r for r in results if r is not None]
+    return sum(answered), len(answered), time.perf_counter() - t0
 
 
 def main() -> None:
@@ -170,9 +178,11 @@ def main() -> None:
         print("\n| drafting requests as the agent sends them (compact, default model, 8 in flight) | schema-valid "
               "| wall time |\n|---|---|---|")
         for guided in [m == "guided" for m in args.modes.split(",")]:
-            ok, secs = drafts(args.requests, guided, url, "smol")
+            ok, answered, secs = drafts(args.requests, guided, url, "smol")
             label = "guided (`response_format` json_schema)" if guided else "not guided (JSON asked for in words)"
-            print(f"| {label} | {ok} of {args.requests} = **{ok / args.requests:.0%}** | {secs:.0f} s |")
+            missing = f" ({args.requests - answered} got no reply)" if answered < args.requests else ""
+            share = f"{ok / answered:.0%}" if answered else "n/a"
+            print(f"| {label} | {ok} of {answered} = **{share}**{missing} | {secs:.0f} s |", flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -1,7 +1,7 @@
 """Real by default, measured: `./start` to the app and to the first real battle, generation speed,
 voice-v1's training time, memory and voice, and drafting latency, all on the default model.
 
-    .venv/bin/python benchmarks/bench_real.py [--fresh-model] [--skip-start] [--drafts 5]
+    .venv/bin/python benchmarks/bench_real.py [--fresh-model] [--skip-start] [--drafts 5] [--only-battle]
 
 1. Starts `idiolect app --sample` on a fresh data home exactly as `./start` does (the model is
    made into a folder in that home too with --fresh-model; otherwise a prepared one is shared),
@@ -62,7 +62,7 @@ def kill_home_processes(home: Path) -> None:
             continue
 
 
-def run_start(home: Path, models: Path | None) -> dict:
+def run_start(home: Path, models: Path | None, *, wait_eval: bool = True) -> dict:
     """`idiolect app --sample` on a fresh home: the times a newcomer waits for."""
     import httpx
 
@@ -118,7 +118,7 @@ def run_start(home: Path, models: Path | None) -> dict:
             pass
         out["first_battle_s"] = time.monotonic() - t0
         out["battle"] = f"{battle.left_model} vs {battle.right_model}"
-        while "eval" not in out["steps"]:
+        while wait_eval and "eval" not in out["steps"]:
             state = store.kv.get("starter") or {}
             if (state.get("eval") or {}).get("status") == "done":
                 out["steps"]["eval"] = time.monotonic() - t0
@@ -166,6 +166,8 @@ def main() -> None:
     ap.add_argument("--fresh-model", action="store_true", help="make the model folder inside the fresh home too")
     ap.add_argument("--skip-start", action="store_true")
     ap.add_argument("--drafts", type=int, default=5)
+    ap.add_argument("--only-battle", action="store_true",
+                    help="stop at the first battle: no eval wait, no tokens/s, no drafting (the quiet-box timing)")
     args = ap.parse_args()
     from core.config import BUNDLED_LLM
     from training.base_model import resolve_base_model
@@ -176,7 +178,7 @@ def main() -> None:
         home = Path(tempfile.mkdtemp(prefix="idiolect-start-"))
         if not args.fresh_model:
             resolve_base_model(BUNDLED_LLM, shared)
-        res = run_start(home, None if args.fresh_model else shared)
+        res = run_start(home, None if args.fresh_model else shared, wait_eval=not args.only_battle)
         print("| from `idiolect app --sample` on a fresh home | seconds |\n|---|---|")
         print(f"| app answering on its port | **{res['app_on_screen_s']:.0f}** |")
         for k, v in res["steps"].items():
@@ -185,6 +187,9 @@ def main() -> None:
         print(f"\nvoice-v1 training: {res['train_detail']}, {res['train_seconds']} s, peak RSS "
               f"{res['train_peak_rss_mb']:.0f} MB. Eval: {res.get('eval_detail')}. VGC: {json.dumps(res.get('vgc'))}\n")
         shutil.rmtree(home, ignore_errors=True)
+    if args.only_battle:
+        shutil.rmtree(shared, ignore_errors=True)
+        return
     resolve_base_model(BUNDLED_LLM, shared)
     port = free_port()
     srv = subprocess.Popen([sys.executable, "-m", "training.serving.cpu_server", "--base-model", BUNDLED_LLM,
