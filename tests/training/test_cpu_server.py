@@ -200,3 +200,27 @@ def test_sigterm_stops_the_server_while_it_streams(tiny_model: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_small_model_decodes_on_one_thread_unless_told_otherwise(tiny_model: Path, monkeypatch) -> None:
+    """One intra-op thread for a small model: with another busy process, two threads were 3x slower."""
+    import torch
+
+    from training.serving.model_host import ModelHost, cpu_threads
+
+    assert cpu_threads(135_000_000, 2) == 1
+    assert cpu_threads(8_000_000_000, 16) == 16
+    assert cpu_threads(135_000_000, 16, requested=4) == 4
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        ModelHost(str(tiny_model), device="cpu").engine.close()
+        assert torch.get_num_threads() == 1
+        ModelHost(str(tiny_model), device="cpu", threads=2).engine.close()
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the owner's own setting is left alone
+        torch.set_num_threads(3)
+        ModelHost(str(tiny_model), device="cpu").engine.close()
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

@@ -36,6 +36,9 @@ def test_keyboard_review_in_the_dataset_tab(settings, store) -> None:  # type: i
                 page.goto(demo.local_url)
                 page.wait_for_function("document.querySelector('#dataset-counts')?.innerText"
                                        "?.includes('0 of 4 reviewed')", timeout=90_000)
+                # A key pressed before the tab's key listener is installed is lost: on a loaded box
+                # the counts can render first (a CI failure), so wait for the listener too.
+                page.wait_for_function("window.__idiolectDatasetKeys === true", timeout=90_000)
                 page.click("h1, body", position={"x": 5, "y": 5})
                 page.keyboard.press("j")
                 page.wait_for_function("(document.querySelector('#dataset-response textarea')?.value || '').length > 0",

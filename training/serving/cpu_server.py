@@ -244,6 +244,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=8, help="requests decoded together at most")
     p.add_argument("--default-max-tokens", type=int, default=1024,
                    help="answer budget when a request sets no max_tokens (capped by what the context leaves)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads per matrix product (default: 1 for a model under 1B parameters, else every "
+                        "core; OMP_NUM_THREADS, when set, is the default instead)")
     return p
 
 
@@ -252,7 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     try:
         host = ModelHost(args.base_model, args.served_name, args.family, device=args.device,
-                         max_batch=args.max_batch, default_max_tokens=args.default_max_tokens)
+                         max_batch=args.max_batch, default_max_tokens=args.default_max_tokens,
+                         threads=args.threads)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     for item in args.adapter:

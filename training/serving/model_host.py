@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,21 @@ from training.serving.engine import Engine
 from training.serving.guided import GrammarFactory
 
 SAMPLING_DEFAULTS = ("temperature", "top_p", "top_k", "repetition_penalty")
+SMALL_MODEL_PARAMS = 1_000_000_000  # below this, decoding on the CPU uses one intra-op thread
+
+
+def cpu_threads(n_params: int, cores: int, requested: int = 0) -> int:
+    """Intra-op threads for decoding on the CPU: `requested` if set, else one for a small model.
+
+    Decoding a small model is a stream of tiny matrix products, so a second thread buys little
+    (SmolLM2-135M on 2 idle cores: 12.7 against 12.3 tokens/s). When another process is busy
+    on the machine, every product waits at a barrier for a descheduled thread: with one busy
+    loop beside it, 2 threads fell to 4.2 tokens/s while 1 kept 11.8 (benchmarks/results/real.md).
+    A big model's products are large enough for every core to pay off.
+    """
+    if requested > 0:
+        return requested
+    return 1 if n_params < SMALL_MODEL_PARAMS else max(1, cores)
 
 
 def resolve_device(device: str) -> str:
@@ -51,7 +67,8 @@ class ModelHost:
     """The base model, its adapters and the engine that generates with them."""
 
     def __init__(self, base_model: str, served_name: str | None = None, family: str = "none",
-                 device: str = "auto", max_batch: int = 8, default_max_tokens: int = 1024) -> None:
+                 device: str = "auto", max_batch: int = 8, default_max_tokens: int = 1024,
+                 threads: int = 0) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
         from training.base_model import resolve_base_model
@@ -65,6 +82,9 @@ class ModelHost:
         self.tokenizer = AutoTokenizer.from_pretrained(self.base_path)
         base = AutoModelForCausalLM.from_pretrained(self.base_path, dtype=dtype).to(self.device)
         base.eval()
+        # OMP_NUM_THREADS, when the owner set it, wins over the automatic choice.
+        if self.device == "cpu" and (threads > 0 or not os.environ.get("OMP_NUM_THREADS")):
+            torch.set_num_threads(cpu_threads(base.num_parameters(), os.cpu_count() or 1, threads))
         # The model's own sampling defaults apply to requests that leave a field out (as vLLM's
         # --generation-config auto does); the engine then decodes with a neutral config.
         gc = base.generation_config
