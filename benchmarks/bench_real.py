@@ -2,6 +2,7 @@
 voice-v1's training time, memory and voice, and drafting latency, all on the default model.
 
     .venv/bin/python benchmarks/bench_real.py [--fresh-model] [--skip-start] [--drafts 5] [--only-battle]
+    .venv/bin/python benchmarks/bench_real.py --threads-busy   (only part 4)
 
 1. Starts `idiolect app --sample` on a fresh data home exactly as `./start` does (the model is
    made into a folder in that home too with --fresh-model; otherwise a prepared one is shared),
@@ -9,6 +10,8 @@ voice-v1's training time, memory and voice, and drafting latency, all on the def
    two answers complete. Peak RSS of the training job is sampled from /proc while it runs.
 2. Tokens per second of the local server at 1, 2 (an arena battle) and 8 concurrent requests.
 3. Drafting latency: chat requests through the agent on the local model.
+4. With --threads-busy: tokens/s with 2 intra-op threads against 1, on an idle machine and beside
+   one busy process, side by side in one run.
 Prints a Markdown section for benchmarks/results/real.md.
 """
 
@@ -168,7 +171,11 @@ def main() -> None:
     ap.add_argument("--drafts", type=int, default=5)
     ap.add_argument("--only-battle", action="store_true",
                     help="stop at the first battle: no eval wait, no tokens/s, no drafting (the quiet-box timing)")
+    ap.add_argument("--threads-busy", action="store_true", help="only the threads side by side (part 4)")
     args = ap.parse_args()
+    if args.threads_busy:
+        print(threads_busy())
+        return
     from core.config import BUNDLED_LLM
     from training.base_model import resolve_base_model
 
@@ -210,6 +217,44 @@ def main() -> None:
         srv.terminate()
         srv.wait(timeout=60)
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def threads_busy() -> str:
+    """tokens/s at 1 and 2 requests for 2 vs 1 intra-op threads, idle and beside one busy loop."""
+    from core.config import BUNDLED_LLM
+    from training.base_model import resolve_base_model
+    from training.serving.serve import wait_healthy
+
+    shared = Path(tempfile.mkdtemp(prefix="idiolect-models-"))
+    resolve_base_model(BUNDLED_LLM, shared)
+    rows = []
+    try:
+        for busy in (False, True):
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            try:
+                for threads in (2, 1):
+                    port = free_port()
+                    srv = subprocess.Popen([sys.executable, "-m", "training.serving.cpu_server", "--base-model",
+                                            BUNDLED_LLM, "--served-name", "smol", "--port", str(port),
+                                            "--threads", str(threads)], cwd=REPO, stdout=subprocess.DEVNULL,
+                                           env={**os.environ, "IDIOLECT_MODELS_PATH": str(shared)})
+                    try:
+                        url = f"http://127.0.0.1:{port}"
+                        wait_healthy(url, timeout=600, proc=srv)
+                        tokens_per_second(url, "smol", 1, 8)  # warm-up
+                        tps = [tokens_per_second(url, "smol", n, 64) for n in (1, 2)]
+                        where = "one busy loop" if busy else "idle"
+                        rows.append(f"| {threads} | {where} | {tps[0]:.1f} | {tps[1]:.1f} |")
+                    finally:
+                        srv.terminate()
+                        srv.wait(timeout=60)
+            finally:
+                if hog is not None:
+                    hog.kill()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+    return ("| intra-op threads | machine | tokens/s, 1 request | 2 requests |\n|---|---|---|---|\n"
+            + "\n".join(rows))
 
 
 def drafting(url: str, n: int) -> str:
