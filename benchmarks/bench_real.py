@@ -28,6 +28,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,6 +166,26 @@ def tokens_per_second(url: str, model: str, concurrent: int, max_tokens: int = 9
     return sum(done) / (time.monotonic() - t0)
 
 
+@contextmanager
+def local_server(models: Path, *extra: str) -> Iterator[str]:
+    """The CPU server on the default model (served as "smol") for the block; yields its URL, warmed up."""
+    from core.config import BUNDLED_LLM
+    from training.serving.serve import wait_healthy
+
+    port = free_port()
+    srv = subprocess.Popen([sys.executable, "-m", "training.serving.cpu_server", "--base-model", BUNDLED_LLM,
+                            "--served-name", "smol", "--port", str(port), *extra], cwd=REPO,
+                           stdout=subprocess.DEVNULL, env={**os.environ, "IDIOLECT_MODELS_PATH": str(models)})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, timeout=600, proc=srv)
+        tokens_per_second(url, "smol", 1, 8)  # warm-up
+        yield url
+    finally:
+        srv.terminate()
+        srv.wait(timeout=60)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fresh-model", action="store_true", help="make the model folder inside the fresh home too")
@@ -198,24 +220,14 @@ def main() -> None:
         shutil.rmtree(shared, ignore_errors=True)
         return
     resolve_base_model(BUNDLED_LLM, shared)
-    port = free_port()
-    srv = subprocess.Popen([sys.executable, "-m", "training.serving.cpu_server", "--base-model", BUNDLED_LLM,
-                            "--served-name", "smol", "--port", str(port)], cwd=REPO,
-                           env={**os.environ, "IDIOLECT_MODELS_PATH": str(shared)})
     try:
-        from training.serving.serve import wait_healthy
-
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, timeout=600, proc=srv)
-        tokens_per_second(url, "smol", 1, 8)  # warm-up
-        print("| requests at once | tokens/s (all requests together) |\n|---|---|")
-        for n in (1, 2, 8):
-            print(f"| {n} | {tokens_per_second(url, 'smol', n):.1f} |")
-        if args.drafts:
-            print(drafting(url, args.drafts))
+        with local_server(shared) as url:
+            print("| requests at once | tokens/s (all requests together) |\n|---|---|")
+            for n in (1, 2, 8):
+                print(f"| {n} | {tokens_per_second(url, 'smol', n):.1f} |")
+            if args.drafts:
+                print(drafting(url, args.drafts))
     finally:
-        srv.terminate()
-        srv.wait(timeout=60)
         shutil.rmtree(shared, ignore_errors=True)
 
 
@@ -223,7 +235,6 @@ def threads_busy() -> str:
     """tokens/s at 1 and 2 requests for 2 vs 1 intra-op threads, idle and beside one busy loop."""
     from core.config import BUNDLED_LLM
     from training.base_model import resolve_base_model
-    from training.serving.serve import wait_healthy
 
     shared = Path(tempfile.mkdtemp(prefix="idiolect-models-"))
     resolve_base_model(BUNDLED_LLM, shared)
@@ -233,21 +244,10 @@ def threads_busy() -> str:
             hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
             try:
                 for threads in (2, 1):
-                    port = free_port()
-                    srv = subprocess.Popen([sys.executable, "-m", "training.serving.cpu_server", "--base-model",
-                                            BUNDLED_LLM, "--served-name", "smol", "--port", str(port),
-                                            "--threads", str(threads)], cwd=REPO, stdout=subprocess.DEVNULL,
-                                           env={**os.environ, "IDIOLECT_MODELS_PATH": str(shared)})
-                    try:
-                        url = f"http://127.0.0.1:{port}"
-                        wait_healthy(url, timeout=600, proc=srv)
-                        tokens_per_second(url, "smol", 1, 8)  # warm-up
+                    with local_server(shared, "--threads", str(threads)) as url:
                         tps = [tokens_per_second(url, "smol", n, 64) for n in (1, 2)]
-                        where = "one busy loop" if busy else "idle"
-                        rows.append(f"| {threads} | {where} | {tps[0]:.1f} | {tps[1]:.1f} |")
-                    finally:
-                        srv.terminate()
-                        srv.wait(timeout=60)
+                    where = "one busy loop" if busy else "idle"
+                    rows.append(f"| {threads} | {where} | {tps[0]:.1f} | {tps[1]:.1f} |")
             finally:
                 if hog is not None:
                     hog.kill()
