@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -68,6 +69,7 @@ class RecordingProxy:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.received = bytearray()
+        self.sent = bytearray()  # what clients asked for, so a test can wait for a request to be under way
         self._lock = threading.Lock()
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
@@ -116,6 +118,8 @@ class RecordingProxy:
                         self.received.extend(data)
                 else:
                     data = re.sub(rb"(?i)accept-encoding:[^\r\n]*", b"accept-encoding: identity", data)
+                    with self._lock:
+                        self.sent.extend(data)
                 dst.sendall(data)
         except OSError:
             pass
@@ -125,6 +129,20 @@ class RecordingProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+    def sent_mark(self) -> int:
+        with self._lock:
+            return len(self.sent)
+
+    def wait_sent(self, needle: bytes, since: int, timeout: float = 60.0) -> None:
+        """Wait until a client request containing `needle` has passed through since `since`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if needle in self.sent[since:]:
+                    return
+            assert time.monotonic() < deadline, f"no request with {needle!r} reached the proxy in {timeout:.0f} s"
+            time.sleep(0.02)
 
     def cut(self) -> None:
         """Drop every open connection at once, as a flaky network or an overloaded box does."""

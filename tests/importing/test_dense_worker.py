@@ -58,13 +58,17 @@ def test_a_killed_worker_leaves_its_progress_and_the_next_fill_resumes(services,
     s = _cli(services, "import", "--no-index", str(path))
     total = s["chunks_indexed"]
     assert total > 100
+    # Open the Chroma folder before the worker is frozen: a writer stopped inside a write
+    # transaction holds the folder's SQLite lock, and a fresh PersistentClient then waits on
+    # it for minutes. What is under test is the fill lock, which fill() checks first.
+    index = services.message_index
     proc = start_background_fill(services.settings, batch=2)
     try:
         _wait(services.store, lambda st: st["embedded"] >= 4)
         os.kill(proc.pid, signal.SIGSTOP)  # frozen mid-fill, lock held
         frozen = dense_status(services.store)
         assert frozen["filling"] and 4 <= frozen["embedded"] < total
-        busy = services.message_index.fill()
+        busy = index.fill()
         assert busy.busy and busy.embedded == 0  # never two fillers at once
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)

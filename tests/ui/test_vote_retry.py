@@ -39,8 +39,13 @@ def test_a_vote_cancelled_in_flight_is_retried_and_stored_once(settings, store, 
             proxy = RecordingProxy(int(demo.local_url.rstrip("/").rsplit(":", 1)[1]))
             client = Client(proxy.url, verbose=False, ssl_verify=False)
             client.predict("Type my own", "why label breakers?", "ann", api_name="/new_battle")
+            mark = proxy.sent_mark()
             job = client.submit("", "ann", api_name="/vote_left")
             assert stored.wait(30), "the vote never reached the store"
+            # The client opens the job's event stream only after the join returns; on a loaded
+            # box the vote can be stored first. Cut once the stream is under way, or the cut
+            # misses it and the job just waits for the held-back result.
+            proxy.wait_sent(b"queue/data?session_hash", since=mark)
             proxy.cut()  # the event stream drops mid-vote: gradio_client gives up on the job
             with pytest.raises(concurrent.futures.CancelledError):
                 job.result(timeout=30)
