@@ -56,6 +56,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
 
     from training.card import write_adapter_card
     from training.lora import (
+        AdaptiveThreads,
         ProgressCallback,
         evaluate_once,
         final_metrics,
@@ -79,7 +80,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         model=model, ref_model=None, args=args, processing_class=tok, peft_config=peft_config,
         train_dataset=Dataset.from_list([strip(r) for r in train_rows]),
         eval_dataset=Dataset.from_list([strip(r) for r in eval_rows]) if eval_rows else None,
-        callbacks=[callback],
+        callbacks=[callback, AdaptiveThreads(writer)],
     )
     resume = resume_checkpoint(cfg, checkpoints)
     if resume:

@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback, s
 from transformers.trainer_utils import get_last_checkpoint
 
 from training.base_model import resolve_base_model
+from training.cpu_share import CpuShare, adaptive_threads_enabled, allowed_cores, first_reading, threads_for
 from training.recipe import TrainConfig
 from training.rundata import ProgressWriter
 
@@ -252,3 +253,42 @@ def evaluate_once(trainer: Any) -> dict[str, Any] | None:
                 return dict(entry)
             break
     return trainer.evaluate()
+
+
+class AdaptiveThreads(TrainerCallback):
+    """On the CPU, sets torch's intra-op threads to the cores other processes leave free.
+
+    Measured before the first step and again after every step (training/cpu_share.py says
+    why); each change is a "threads" event in the job's progress. Off the CPU, or with the
+    owner's OMP_NUM_THREADS set, it does nothing.
+    """
+
+    def __init__(self, writer: ProgressWriter, share: CpuShare | None = None) -> None:
+        self.writer = writer
+        self.share = share
+        self.most = self.threads = torch.get_num_threads()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.share is None:
+            if args.device.type != "cpu" or not adaptive_threads_enabled():
+                return
+            self.share = CpuShare(allowed_cores())
+        self._apply(first_reading(self.share), state.global_step)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.share is not None:
+            self._apply(self.share.others(), state.global_step)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.threads != self.most:  # a run called in-process leaves the process as it found it
+            torch.set_num_threads(self.most)
+            self.threads = self.most
+
+    def _apply(self, others: float, step: int) -> None:
+        assert self.share is not None
+        want = threads_for(self.share.cores, others, self.most)
+        if want != self.threads:
+            torch.set_num_threads(want)
+            self.threads = want
+            # Its own event, not a "note": notes tell the owner something about the data.
+            self.writer.emit("threads", step=step, threads=want, others=round(others, 2), cores=self.share.cores)

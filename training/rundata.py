@@ -102,7 +102,8 @@ class ProgressWriter:
 
     Events: {"event": "start", "total_steps"}, {"event": "log", "step", "loss", …},
     {"event": "eval", "step", "eval_loss"}, {"event": "done", "output", "metrics"},
-    {"event": "ready", "url"} (serving), {"event": "interrupted", "step"}.
+    {"event": "ready", "url"} (serving), {"event": "interrupted", "step"},
+    {"event": "threads", "step", "threads", "others", "cores"} (CPU threads changed, training/cpu_share.py).
     """
 
     def __init__(self, path: str | Path | None, echo: TextIO | None = sys.stdout) -> None:

@@ -67,6 +67,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
 
     from training.card import write_adapter_card
     from training.lora import (
+        AdaptiveThreads,
         ProgressCallback,
         evaluate_once,
         final_metrics,
@@ -96,7 +97,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         model=model, args=args, processing_class=tok, peft_config=peft_config,
         train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
-        callbacks=[callback],
+        callbacks=[callback, AdaptiveThreads(writer)],
     )
     resume = resume_checkpoint(cfg, checkpoints)
     if resume:
