@@ -3,8 +3,8 @@
 Torch splits every matrix product across its intra-op threads and waits for the slowest. On
 a machine where another process keeps a core busy, one of those threads keeps being
 descheduled and every product waits for it: a 40-step SmolLM2 SFT on 2 cores took 1,084 s
-beside one busy loop against 199 s on a quiet box. With one thread fewer than the busy
-cores leave free, the products stop waiting (benchmarks/bench_train_threads.py).
+beside one busy loop against 199 s on a quiet box. With only as many threads as the busy
+processes leave cores free, the products stop waiting (benchmarks/bench_train_threads.py).
 
 So between steps the trainer measures, from /proc/stat, the CPU time the rest of the machine
 used since the last step (its own time taken out, time stolen by a hypervisor counted as
@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-# /proc/stat's cpu line: user nice system idle iowait irq softirq steal (guest time is inside user)
+# /proc/stat's cpu line: user nice system idle iowait irq softirq steal (guest time is inside user);
+# idle and iowait are the only ticks nobody could have used.
 _IDLE_FIELDS = (3, 4)
-_STEAL_FIELD = 7
 
 
 def machine_jiffies(stat: Path = Path("/proc/stat")) -> tuple[int, int]:
@@ -75,7 +75,8 @@ class CpuShare:
         self._last = now
         if total <= t0:
             return 0.0
-        # total ticks count every CPU: the share of them that others were busy, in cores.
+        # Ticks count every CPU of the machine: the share others kept busy, in cores of ours
+        # (inside a cpuset this assumes their load spreads evenly; it errs towards fewer threads).
         return max(0.0, (busy - b0) - (own - o0)) / (total - t0) * self.cores
 
 
